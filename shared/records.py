@@ -1,0 +1,573 @@
+"""Replication log records and their COS key layout (pure: no I/O, no SDK imports).
+
+Layout (see docs/logstore.md for the call budgets behind it):
+
+- inbox:    ``inbox/<registryId>/<yyyy-mm-dd>/<eventId>/<payload>``   one object per push event, every replica's
+            pending record in it; ``<payload>`` is the event's compact record encoded in the key so the audit reads
+            pending records from LIST pages alone. When the payload would push the key over COS's 850-byte limit,
+            the key ends in ``~`` instead and readers GET the body (rare path).
+- segments: ``log/<registryId>/<replicaRegion>/<yyyy-mm-dd>/<segmentId>.jsonl``  resolved records, JSON lines
+- tcrlog:   ``tcrlog/<registryId>/<replicaRegion>/<yyyy-mm-dd>/<batchId>.jsonl``  TCR's own replication log entries
+- reports:  ``reports/<registryId>/<yyyy-mm-dd>/<runId>.json``, ``reports/latest.json``
+- state:    ``state/<registryId>/audit.json`` and other small JSON objects
+
+The date is always the UTC date of the record's ``pushedAt``, so one replica's day is one prefix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("pending", "replicated", "late", "failed", "deleted")
+MAX_KEY_BYTES = 850  # COS object key limit
+PAYLOAD_CHUNK = 200  # payload split into path parts, so file-backed stores never see a name over 255 bytes
+OVERFLOW_MARK = "~"
+
+INBOX_ROOT = "inbox"
+LOG_ROOT = "log"
+TCRLOG_ROOT = "tcrlog"
+REPORTS_ROOT = "reports"
+STATE_ROOT = "state"
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_HEX_RE = re.compile(r"^[0-9a-f]{8,64}$")
+_B64_RE = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+class LayoutError(ValueError):
+    """A key that is not part of the layout, or a name that cannot go into one."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# time helpers
+
+
+def parse_time(value: Any) -> datetime:
+    """Parse an epoch number, a datetime or an ISO 8601 string into an aware UTC datetime (seconds precision)."""
+    if isinstance(value, bool):
+        raise ValueError("time must not be a boolean")
+    if isinstance(value, (int, float)):
+        dt = datetime.fromtimestamp(float(value), tz=timezone.utc)
+    elif isinstance(value, datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError("empty time")
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        # Python 3.10 fromisoformat accepts only 0, 3 or 6 fractional digits: normalise to 6
+        match = re.match(r"^(.*T\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
+        if match:
+            text = f"{match.group(1)}.{match.group(2)[:6].ljust(6, '0')}{match.group(3)}"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"not an ISO 8601 time: {value!r}") from exc
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+    else:
+        raise ValueError(f"not a time: {value!r}")
+    return dt.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def iso_utc(value: Any) -> str:
+    """Canonical time text of the log: UTC, seconds precision, ``Z`` suffix (sorts as text)."""
+    return parse_time(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day_of(value: Any) -> str:
+    return parse_time(value).strftime("%Y-%m-%d")
+
+
+def days_between(first: str, last: str) -> list[str]:
+    start = datetime.strptime(first, "%Y-%m-%d")
+    end = datetime.strptime(last, "%Y-%m-%d")
+    out = []
+    while start <= end:
+        out.append(start.strftime("%Y-%m-%d"))
+        start += timedelta(days=1)
+    return out
+
+
+def _check_name(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise LayoutError(f"{kind} {value!r} cannot be part of a log key (letters, digits, '-', '_', '.'; 1-64)")
+    return value
+
+
+def _check_day(day: str) -> str:
+    if not isinstance(day, str) or not _DAY_RE.match(day):
+        raise LayoutError(f"day {day!r} must be yyyy-mm-dd")
+    datetime.strptime(day, "%Y-%m-%d")
+    return day
+
+
+def _sha(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8")
+        digest.update(str(len(data)).encode() + b":" + data)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the record
+
+
+@dataclass(frozen=True)
+class Record:
+    eventId: str
+    eventType: str
+    registryId: str
+    primaryRegion: str
+    replicaRegistryId: str
+    replicaRegion: str
+    namespace: str
+    repository: str
+    tag: str
+    digest: str
+    pushedAt: str
+    operator: str
+    status: str
+    replicatedAt: str | None = None
+    lagSeconds: float | None = None
+    source: str = "webhook"
+    updatedAt: str = ""
+
+    @property
+    def record_id(self) -> tuple[str, str]:
+        return (self.eventId, self.replicaRegistryId)
+
+    @property
+    def day(self) -> str:
+        return self.pushedAt[:10]
+
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.pushedAt, self.eventId, self.replicaRegistryId)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION}
+        for f in fields(self):
+            out[f.name] = getattr(self, f.name)
+        return out
+
+    def with_status(
+        self,
+        status: str,
+        *,
+        updated_at: Any,
+        replicated_at: Any = None,
+        lag_seconds: float | None = None,
+        source: str | None = None,
+    ) -> Record:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        return replace(
+            self,
+            status=status,
+            replicatedAt=iso_utc(replicated_at) if replicated_at is not None else None,
+            lagSeconds=lag_seconds,
+            source=source or self.source,
+            updatedAt=iso_utc(updated_at),
+        )
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Record:
+        if not isinstance(data, dict):
+            raise ValueError("a record must be a JSON object")
+        version = data.get("schemaVersion")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1 or version > SCHEMA_VERSION:
+            raise ValueError(f"unsupported schemaVersion {version!r}")
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in data:
+                values[f.name] = data[f.name]
+        record = cls(**values)
+        record.validate()
+        return record
+
+    def validate(self) -> None:
+        for name in ("eventId", "eventType", "registryId", "replicaRegistryId", "replicaRegion", "pushedAt", "status"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"record field {name} must be a non-empty string")
+        for name in ("primaryRegion", "namespace", "repository", "tag", "digest", "operator", "source", "updatedAt"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"record field {name} must be a string")
+        if self.status not in STATUSES:
+            raise ValueError(f"record status {self.status!r} is not one of {STATUSES}")
+        if self.replicatedAt is not None and not isinstance(self.replicatedAt, str):
+            raise ValueError("record field replicatedAt must be a string or null")
+        if self.lagSeconds is not None and (
+            not isinstance(self.lagSeconds, (int, float)) or isinstance(self.lagSeconds, bool)
+        ):
+            raise ValueError("record field lagSeconds must be a number or null")
+        parse_time(self.pushedAt)
+
+
+def event_id(
+    *,
+    registry_id: str,
+    namespace: str,
+    repository: str,
+    tag: str,
+    digest: str,
+    occurred_at: Any,
+    event_type: str = "pushImage",
+) -> str:
+    """Deterministic id of one push (or delete) event: a redelivery of the same event maps to the same id.
+
+    24 hex characters (96 bits) of sha256 over the registry, namespace/repository, tag, digest, the occurrence time
+    (canonical UTC seconds) and the event type.
+    """
+    return _sha("event", registry_id, namespace, repository, tag, digest, iso_utc(occurred_at), event_type)[:24]
+
+
+def event_records(
+    *,
+    registry_id: str,
+    primary_region: str,
+    namespace: str,
+    repository: str,
+    tag: str,
+    digest: str,
+    pushed_at: Any,
+    operator: str,
+    replicas: Iterable[tuple[str, str]],
+    now: Any,
+    event_type: str = "pushImage",
+    status: str = "pending",
+    source: str = "webhook",
+) -> list[Record]:
+    """The records of one event, one per replica ``(replicaRegistryId, replicaRegion)``, sorted by replica id."""
+    eid = event_id(
+        registry_id=registry_id,
+        namespace=namespace,
+        repository=repository,
+        tag=tag,
+        digest=digest,
+        occurred_at=pushed_at,
+        event_type=event_type,
+    )
+    pushed = iso_utc(pushed_at)
+    updated = iso_utc(now)
+    out = []
+    for replica_id, replica_region in sorted(set(replicas)):
+        rec = Record(
+            eventId=eid,
+            eventType=event_type,
+            registryId=registry_id,
+            primaryRegion=primary_region,
+            replicaRegistryId=replica_id,
+            replicaRegion=replica_region,
+            namespace=namespace,
+            repository=repository,
+            tag=tag,
+            digest=digest,
+            pushedAt=pushed,
+            operator=str(operator),
+            status=status,
+            source=source,
+            updatedAt=updated,
+        )
+        rec.validate()
+        out.append(rec)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# dedupe
+
+
+def _rank(record: Record) -> tuple[int, str, str]:
+    # a resolved record beats a pending one whatever its time (a webhook redelivery after the audit resolved it
+    # must not turn it back to pending); otherwise the latest updatedAt wins; the JSON text breaks exact ties
+    resolved = 0 if record.status == "pending" else 1
+    return (resolved, record.updatedAt, json.dumps(record.to_dict(), sort_keys=True))
+
+
+def dedupe(records: Iterable[Record]) -> list[Record]:
+    """One record per ``(eventId, replicaRegistryId)``: resolved over pending, then latest ``updatedAt``.
+
+    Returned sorted by ``(pushedAt, eventId, replicaRegistryId)``.
+    """
+    best: dict[tuple[str, str], Record] = {}
+    for rec in records:
+        current = best.get(rec.record_id)
+        if current is None or _rank(rec) > _rank(current):
+            best[rec.record_id] = rec
+    return sorted(best.values(), key=Record.sort_key)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# inbox keys: the event's compact record lives in the key itself
+
+
+_COMPACT_FIELDS = (
+    "eventType",
+    "primaryRegion",
+    "namespace",
+    "repository",
+    "tag",
+    "digest",
+    "pushedAt",
+    "operator",
+    "source",
+    "status",
+)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    if not _B64_RE.match(text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def inbox_prefix(registry_id: str, day: str | None = None) -> str:
+    base = f"{INBOX_ROOT}/{_check_name('registryId', registry_id)}/"
+    return base if day is None else f"{base}{_check_day(day)}/"
+
+
+def _event_fields(records: Sequence[Record]) -> Record:
+    if not records:
+        raise ValueError("an event needs at least one replica record")
+    first = records[0]
+    for rec in records[1:]:
+        if rec.eventId != first.eventId or rec.registryId != first.registryId:
+            raise ValueError("all records of an inbox object must belong to one event")
+        if any(getattr(rec, name) != getattr(first, name) for name in _COMPACT_FIELDS):
+            raise ValueError("records of one event must agree on the event fields")
+    if len({rec.replicaRegistryId for rec in records}) != len(records):
+        raise ValueError("one record per replica")
+    return first
+
+
+def encode_payload(records: Sequence[Record]) -> str:
+    first = _event_fields(records)
+    compact = [
+        SCHEMA_VERSION,
+        *[getattr(first, name) for name in _COMPACT_FIELDS],
+        sorted([rec.replicaRegistryId, rec.replicaRegion] for rec in records),
+    ]
+    raw = json.dumps(compact, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = packer.compress(raw) + packer.flush()
+    text = "z" + _b64(packed) if len(packed) < len(raw) else "j" + _b64(raw)
+    return "/".join(text[i : i + PAYLOAD_CHUNK] for i in range(0, len(text), PAYLOAD_CHUNK))
+
+
+def inbox_key(records: Sequence[Record]) -> str:
+    """Deterministic key of one event's inbox object; the same event with the same replicas maps to the same key."""
+    first = _event_fields(records)
+    if not _HEX_RE.match(first.eventId):
+        raise LayoutError(f"eventId {first.eventId!r} must be lowercase hex")
+    for rec in records:
+        _check_name("replicaRegion", rec.replicaRegion)
+    base = f"{inbox_prefix(first.registryId, first.day)}{first.eventId}/"
+    key = base + encode_payload(records)
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        return base + OVERFLOW_MARK
+    return key
+
+
+@dataclass(frozen=True)
+class InboxKey:
+    key: str
+    registry_id: str
+    day: str
+    event_id: str
+    records: tuple[Record, ...] | None  # None: overflow or undecodable, GET the body
+
+
+def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
+    """Decode an inbox key back to its pending records (``updatedAt`` comes from the listing's LastModified)."""
+    parts = key.split("/")
+    if len(parts) < 5 or parts[0] != INBOX_ROOT:
+        raise LayoutError(f"not an inbox key: {key!r}")
+    registry_id, day, eid = parts[1], parts[2], parts[3]
+    _check_name("registryId", registry_id)
+    _check_day(day)
+    if not _HEX_RE.match(eid):
+        raise LayoutError(f"not an inbox key: {key!r}")
+    payload = "".join(parts[4:])
+    if payload == OVERFLOW_MARK:
+        return InboxKey(key, registry_id, day, eid, None)
+    try:
+        kind, body = payload[0], payload[1:]
+        data = _unb64(body)
+        if kind == "z":
+            data = zlib.decompress(data, -15)
+        elif kind != "j":
+            raise ValueError("unknown payload kind")
+        compact = json.loads(data.decode("utf-8"))
+        if not isinstance(compact, list) or len(compact) != len(_COMPACT_FIELDS) + 2 or compact[0] != SCHEMA_VERSION:
+            raise ValueError("unknown payload shape")
+        values = dict(zip(_COMPACT_FIELDS, compact[1:-1], strict=True))
+        records = tuple(
+            Record(
+                eventId=eid,
+                registryId=registry_id,
+                replicaRegistryId=replica_id,
+                replicaRegion=region,
+                updatedAt=updated_at,
+                **values,
+            )
+            for replica_id, region in compact[-1]
+        )
+        for rec in records:
+            rec.validate()
+            if rec.day != day:
+                raise ValueError("payload date does not match the key's date")
+    except (ValueError, TypeError, IndexError, zlib.error, binascii.Error, UnicodeDecodeError):
+        return InboxKey(key, registry_id, day, eid, None)
+    return InboxKey(key, registry_id, day, eid, records)
+
+
+def inbox_body(records: Sequence[Record]) -> bytes:
+    first = _event_fields(records)
+    doc = {"schemaVersion": SCHEMA_VERSION, "eventId": first.eventId, "records": [r.to_dict() for r in records]}
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_inbox_body(data: bytes) -> list[Record]:
+    doc = json.loads(data.decode("utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("records"), list):
+        raise ValueError("inbox object has no records list")
+    return [Record.from_dict(item) for item in doc["records"]]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# segments and archives
+
+
+def log_prefix(registry_id: str, replica_region: str | None = None, day: str | None = None) -> str:
+    out = f"{LOG_ROOT}/{_check_name('registryId', registry_id)}/"
+    if replica_region is not None:
+        out += f"{_check_name('replicaRegion', replica_region)}/"
+        if day is not None:
+            out += f"{_check_day(day)}/"
+    return out
+
+
+def segment_id(records: Iterable[Record]) -> str:
+    """Deterministic id of a segment: hash of the sorted record ids it holds (a retried run overwrites)."""
+    ids = sorted({f"{r.eventId}|{r.replicaRegistryId}" for r in records})
+    return _sha("segment", *ids)[:32]
+
+
+def segment_key(registry_id: str, replica_region: str, day: str, records: Iterable[Record]) -> str:
+    return f"{log_prefix(registry_id, replica_region, day)}{segment_id(records)}.jsonl"
+
+
+def parse_log_key(key: str) -> tuple[str, str, str, str]:
+    """``(registryId, replicaRegion, day, segmentId)`` of a segment key."""
+    parts = key.split("/")
+    if len(parts) != 5 or parts[0] != LOG_ROOT or not parts[4].endswith(".jsonl"):
+        raise LayoutError(f"not a segment key: {key!r}")
+    _check_day(parts[3])
+    return parts[1], parts[2], parts[3], parts[4][: -len(".jsonl")]
+
+
+def jsonl(items: Iterable[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(i, ensure_ascii=False, separators=(",", ":")) + "\n" for i in items).encode("utf-8")
+
+
+def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
+    out = []
+    for line in data.decode("utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError("a JSON line must be an object")
+            out.append(item)
+    return out
+
+
+def tcrlog_prefix(registry_id: str, replica_region: str | None = None, day: str | None = None) -> str:
+    out = f"{TCRLOG_ROOT}/{_check_name('registryId', registry_id)}/"
+    if replica_region is not None:
+        out += f"{_check_name('replicaRegion', replica_region)}/"
+        if day is not None:
+            out += f"{_check_day(day)}/"
+    return out
+
+
+_TCRLOG_FIELDS = ("ResourceType", "Source", "Destination", "Status", "StartTime", "EndTime")
+
+
+def tcr_entry_id(registry_id: str, replica_registry_id: str, entry: dict[str, Any]) -> str:
+    """Deterministic id of one TCR replication log entry (hash of its fields)."""
+    values = [str(entry.get(name) or "") for name in _TCRLOG_FIELDS]
+    return _sha("tcrlog", registry_id, replica_registry_id, *values)[:32]
+
+
+def tcrlog_key(registry_id: str, replica_region: str, day: str, entry_ids: Iterable[str]) -> str:
+    return f"{tcrlog_prefix(registry_id, replica_region, day)}{_sha('tcrbatch', *sorted(set(entry_ids)))[:32]}.jsonl"
+
+
+def report_key(registry_id: str, day: str, run_id: str) -> str:
+    return (
+        f"{REPORTS_ROOT}/{_check_name('registryId', registry_id)}/{_check_day(day)}/{_check_name('runId', run_id)}.json"
+    )
+
+
+LATEST_REPORT_KEY = f"{REPORTS_ROOT}/latest.json"
+
+
+def state_key(registry_id: str, name: str = "audit") -> str:
+    return f"{STATE_ROOT}/{_check_name('registryId', registry_id)}/{_check_name('state name', name)}.json"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# query cursors
+
+
+def _filters_tag(filters: dict[str, Any]) -> str:
+    return _sha("filters", json.dumps(filters, sort_keys=True, default=str))[:8]
+
+
+def encode_cursor(position: tuple[str, str, str], filters: dict[str, Any]) -> str:
+    """Opaque, URL-safe cursor: the last returned sort key, bound to the query's filters, with a check sum."""
+    body = json.dumps({"v": 1, "k": list(position), "f": _filters_tag(filters)}, separators=(",", ":"))
+    check = _sha("cursor", body)[:8]
+    return _b64((body + check).encode("utf-8"))
+
+
+def decode_cursor(cursor: str, filters: dict[str, Any]) -> tuple[str, str, str]:
+    """The position of a cursor; ValueError when it is malformed, altered or from a different query."""
+    if not isinstance(cursor, str) or not cursor or len(cursor) > 1024:
+        raise ValueError("cursor is malformed")
+    try:
+        text = _unb64(cursor).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("cursor is malformed") from exc
+    body, check = text[:-8], text[-8:]
+    if len(text) <= 8 or _sha("cursor", body)[:8] != check:
+        raise ValueError("cursor is malformed or was altered")
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise ValueError("cursor is malformed") from exc
+    if not isinstance(doc, dict) or doc.get("v") != 1:
+        raise ValueError("cursor is malformed")
+    if doc.get("f") != _filters_tag(filters):
+        raise ValueError("cursor belongs to a query with different filters")
+    key = doc.get("k")
+    if not isinstance(key, list) or len(key) != 3 or not all(isinstance(k, str) for k in key):
+        raise ValueError("cursor is malformed")
+    return (key[0], key[1], key[2])
