@@ -1,0 +1,303 @@
+"""LocalCloud: the TCR API, COS and the SCF function host on 127.0.0.1, with the admin surface.
+
+    with LocalCloud(port=0, faults={"replication": {"lagMs": [20, 100]}}) as cloud:
+        env = cloud.env()          # what points the functions (or a script) at it
+        cloud.host_url             # http://127.0.0.1:<port>: /replicas/..., /webhook..., /_localcloud/...
+
+Admin surface on the function host port (not part of any Tencent API):
+    POST   /_localcloud/push             -> TcrService.admin_push (200 {"digest": ...}; its errors keep their status)
+    GET    /_localcloud/faults           -> the current fault plan
+    POST   /_localcloud/faults           -> set a plan (400 InvalidFaultPlan with the reason on a bad plan)
+    DELETE /_localcloud/faults           -> back to the default plan
+    GET    /_localcloud/stats            -> {"tcr": {...}, "cos": {...}, "functions": {name: invocations}}
+    POST   /_localcloud/timer/<function> -> invoke the function's timer trigger ({"message": "..."} optional)
+    GET    /_localcloud/health, GET /_localcloud/env
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from localcloud.faults import FaultPlanError, Faults
+from localcloud.httpd import Request, Response, Server
+from localcloud.scfhost import FunctionHost, FunctionSpec, discover_functions
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_SECRET_ID = "AKIDLOCALCLOUD0000000000000000000000"
+DEFAULT_SECRET_KEY = "localcloudSecretKey00000000000000"
+SESSION_TOKEN = "localcloudSessionToken"
+APPID = "1250000000"
+UIN = "100000000001"
+REGION = "ap-guangzhou"
+LOG_BUCKET = f"tcr-replication-log-{APPID}"
+LOG_BUCKET_REGION = "ap-guangzhou"
+DEFAULT_PORT = 9000
+STATE_VERSION = 1
+
+
+def credentials() -> tuple[str, str]:
+    """The key pair localcloud accepts: env LOCALCLOUD_SECRET_ID / LOCALCLOUD_SECRET_KEY or the defaults."""
+    return (
+        os.environ.get("LOCALCLOUD_SECRET_ID") or DEFAULT_SECRET_ID,
+        os.environ.get("LOCALCLOUD_SECRET_KEY") or DEFAULT_SECRET_KEY,
+    )
+
+
+def _json(status: int, payload: Any) -> Response:
+    return Response(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return _json(status, {"error": {"code": code, "message": message}})
+
+
+class LocalCloud:
+    """Composes TcrService, CosService, the fault plan and the FunctionHost; see the module docstring.
+
+    `tcr` / `cos` accept pre-built service objects (tests); by default the real emulators are built.
+    `functions` replaces the product's functions (default: `root/functions/{replicas,webhook,audit}`).
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        tcr_port: int = 0,
+        cos_port: int = 0,
+        faults: dict[str, Any] | None = None,
+        replica_ready_after_s: float = 1.0,
+        function_env: dict[str, str] | None = None,
+        state_file: Path | None = None,
+        root: Path = REPO_ROOT,
+        functions: dict[str, FunctionSpec] | None = None,
+        max_workers: int = 4,
+        log_stream: TextIO | None = sys.stderr,
+        tcr: Any | None = None,
+        cos: Any | None = None,
+    ) -> None:
+        self.port = port
+        self.tcr_port = tcr_port
+        self.cos_port = cos_port
+        self.root = Path(root)
+        self.replica_ready_after_s = replica_ready_after_s
+        self.function_env = dict(function_env or {})
+        self.state_file = Path(state_file) if state_file else None
+        self.max_workers = max_workers
+        self.log_stream = log_stream
+        self._functions = functions
+        self._plan = faults
+        self.tcr = tcr
+        self.cos = cos
+        self.faults: Faults | None = None
+        self.host: FunctionHost | None = None
+        self._servers: dict[str, Server] = {}
+        self._started = False
+
+    # --- configuration ---------------------------------------------------------------------------
+
+    @property
+    def host_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """KEY=VALUE settings that point the functions (or a script) at this localcloud."""
+        secret_id, secret_key = credentials()
+        return {
+            "TENCENTCLOUD_SECRETID": secret_id,
+            "TENCENTCLOUD_SECRETKEY": secret_key,
+            "TENCENTCLOUD_SESSIONTOKEN": SESSION_TOKEN,
+            "TENCENTCLOUD_REGION": REGION,
+            "TENCENTCLOUD_APPID": APPID,
+            "TENCENTCLOUD_UIN": UIN,
+            "TCR_ENDPOINT": f"127.0.0.1:{self.tcr_port}",
+            "COS_ENDPOINT": f"127.0.0.1:{self.cos_port}",
+            "LOG_BUCKET": LOG_BUCKET,
+            "LOG_BUCKET_REGION": LOG_BUCKET_REGION,
+            "REPLICAS_URL": f"{self.host_url}/replicas",
+            "WEBHOOK_URL": f"{self.host_url}/webhook",
+            "LOCALCLOUD_URL": self.host_url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+
+    @staticmethod
+    def plan_from_env() -> dict[str, Any] | None:
+        raw = os.environ.get("LOCALCLOUD_FAULTS", "").strip()
+        if not raw:
+            return None
+        try:
+            plan = json.loads(raw)
+        except ValueError as exc:
+            raise FaultPlanError(f"LOCALCLOUD_FAULTS is not valid JSON: {exc}") from None
+        return plan
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> LocalCloud:
+        if self._started:
+            return self
+        plan = self._plan if self._plan is not None else self.plan_from_env()
+        self.faults = Faults(plan)
+        secret_id, secret_key = credentials()
+        keys = {secret_id: secret_key}
+        if self.tcr is None:
+            from localcloud.tcr import TcrService
+
+            self.tcr = TcrService(keys=keys, faults=self.faults, replica_ready_after_s=self.replica_ready_after_s)
+        if self.cos is None:
+            from localcloud.cos import CosService
+
+            self.cos = CosService(keys=keys, faults=self.faults, buckets=(LOG_BUCKET,))
+        self._load_state()
+        try:
+            self._servers["tcr"] = Server(self.tcr.handle, self.tcr_port)
+            self._servers["cos"] = Server(self.cos.handle, self.cos_port)
+            self._servers["host"] = Server(self._handle, self.port)
+        except OSError:
+            self._close_servers()
+            raise
+        self.tcr_port = self._servers["tcr"].port
+        self.cos_port = self._servers["cos"].port
+        self.port = self._servers["host"].port
+        worker_env = dict(os.environ)
+        worker_env.update(self.env())
+        worker_env.update(self.function_env)
+        self.host = FunctionHost(
+            self._functions if self._functions is not None else discover_functions(self.root),
+            env=worker_env,
+            root=self.root,
+            region=REGION,
+            appid=APPID,
+            uin=UIN,
+            max_workers=self.max_workers,
+            log_stream=self.log_stream,
+        )
+        for server in self._servers.values():
+            server.start()
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        host_server = self._servers.pop("host", None)
+        if host_server:
+            host_server.close()
+        if self.host:
+            self.host.close()
+        try:
+            self._save_state()
+        finally:
+            self._close_servers()
+            close = getattr(self.tcr, "close", None)
+            if callable(close):
+                close()
+
+    def _close_servers(self) -> None:
+        for server in list(self._servers.values()):
+            try:
+                server.close()
+            except Exception as exc:  # keep closing the others
+                print(f"localcloud: closing port {server.port}: {exc!r}", file=sys.stderr)
+        self._servers.clear()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- state -----------------------------------------------------------------------------------------
+
+    def _load_state(self) -> None:
+        if not self.state_file or not self.state_file.exists():
+            return
+        state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(f"{self.state_file}: not a localcloud state file (version {STATE_VERSION})")
+        if state.get("tcr") is not None:
+            self.tcr.restore(state["tcr"])
+        if state.get("cos") is not None:
+            self.cos.restore(state["cos"])
+
+    def _save_state(self) -> None:
+        if not self.state_file:
+            return
+        state = {
+            "version": STATE_VERSION,
+            "savedAt": time.time(),
+            "tcr": self.tcr.snapshot(),
+            "cos": self.cos.snapshot(),
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        tmp.replace(self.state_file)
+
+    # --- admin surface ------------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "tcr": self.tcr.stats() if self.tcr else {},
+            "cos": self.cos.stats() if self.cos else {},
+            "functions": self.host.stats() if self.host else {},
+        }
+
+    def _handle(self, req: Request) -> Response:
+        path = req.path.rstrip("/") or "/"
+        assert self.host is not None and self.faults is not None
+        if not path.startswith("/_localcloud/") or path.startswith("/_localcloud/timer/"):
+            return self.host.handle(req)
+        if path == "/_localcloud/push":
+            if req.method != "POST":
+                return _error(405, "MethodNotAllowed", "use POST /_localcloud/push")
+            return self._push(req)
+        if path == "/_localcloud/faults":
+            return self._faults(req)
+        if path == "/_localcloud/stats" and req.method == "GET":
+            return _json(200, self.stats())
+        if path == "/_localcloud/health" and req.method == "GET":
+            return _json(200, {"ok": True, "functions": sorted(self.host.functions)})
+        if path == "/_localcloud/env" and req.method == "GET":
+            return _json(200, self.env())
+        return _error(404, "NotFound", f"no admin route {req.method} {req.path}")
+
+    def _push(self, req: Request) -> Response:
+        from localcloud.tcr import AdminError
+
+        try:
+            body = json.loads(req.body or b"null")
+        except ValueError as exc:
+            return _error(400, "InvalidJSON", f"body is not valid JSON: {exc}")
+        if not isinstance(body, dict):
+            return _error(400, "InvalidRequest", "body must be a JSON object {registryId, namespace, repository, tag}")
+        try:
+            result = self.tcr.admin_push(body)
+        except AdminError as exc:
+            return _error(int(getattr(exc, "status", 400)), "AdminError", str(getattr(exc, "message", exc)))
+        return _json(200, result)
+
+    def _faults(self, req: Request) -> Response:
+        assert self.faults is not None
+        if req.method == "GET":
+            return _json(200, self.faults.get())
+        if req.method == "DELETE":
+            self.faults.clear()
+            return _json(200, self.faults.get())
+        if req.method == "POST":
+            try:
+                plan = json.loads(req.body or b"{}")
+            except ValueError as exc:
+                return _error(400, "InvalidFaultPlan", f"body is not valid JSON: {exc}")
+            try:
+                return _json(200, self.faults.set(plan))
+            except FaultPlanError as exc:
+                return _error(400, "InvalidFaultPlan", str(exc))
+        return _error(405, "MethodNotAllowed", "use GET, POST or DELETE /_localcloud/faults")
