@@ -1,0 +1,268 @@
+"""HTTP adapter: SCF Function URL and legacy API-gateway events in, SCF responses out.
+
+One `Router` per function (method + path template), and `handle()` as the one place that
+turns typed errors into the JSON error body of DESIGN.md §2. Nothing unexpected escapes as a
+500 or a stack trace: it is logged and answered 503 with a code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import log
+from shared.errors import ApiError
+
+MAX_BODY_BYTES = 1024 * 1024
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: str
+    request_id: str
+    source: str  # "function-url" or "apigw"
+    params: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        return parse_json(self.body)
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_scf(self, request_id: str) -> dict[str, Any]:
+        headers = {**JSON_HEADERS, "X-Request-Id": request_id, **self.headers}
+        return {
+            "isBase64Encoded": False,
+            "statusCode": self.status,
+            "headers": headers,
+            "body": json.dumps(self.body, ensure_ascii=False, separators=(",", ":")),
+        }
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_text(value: Any) -> None:
+    """Lone surrogates decode from JSON but cannot be stored or echoed as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError("InvalidJSON", "the body contains an invalid unicode escape (lone surrogate)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k)
+            _check_text(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_text(v)
+
+
+def parse_json(body: str) -> Any:
+    if not body or not body.strip():
+        raise ApiError("InvalidJSON", "the request body is empty; send a JSON object")
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        detail = str(exc) if isinstance(exc, ValueError) else "nesting too deep"
+        raise ApiError("InvalidJSON", f"the request body is not valid JSON: {detail[:200]}") from None
+    _check_text(data)
+    return data
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _flat_query(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        last = (value[-1] if value else "") if isinstance(value, list) else value
+        out[str(key)] = _text(last)
+    return out
+
+
+def _strip_prefix(path: str, template: str) -> str:
+    """Legacy API gateway: make the path relative to the API's own path (`/replicas/{proxy+}` -> `/...`)."""
+    static = template.split("{", 1)[0].rstrip("/")
+    if static and path.startswith(static):
+        rest = path[len(static) :]
+        if rest == "" or rest.startswith("/"):
+            return rest or "/"
+    return path
+
+
+def parse_event(event: Any, context: Any) -> Request:
+    """Accept the Function URL event and the legacy API-gateway event; anything else is a 400."""
+    request_id = ""
+    if isinstance(context, Mapping):
+        request_id = _text(context.get("request_id"))
+    request_id = request_id or str(uuid.uuid4())
+    if not isinstance(event, Mapping) or not isinstance(event.get("httpMethod"), str):
+        raise ApiError("InvalidRequest", "event: not an HTTP event (expected a Function URL or API gateway event)")
+    ctx = event.get("requestContext")
+    source = "apigw" if isinstance(ctx, Mapping) else "function-url"
+    headers_raw = event.get("headers") or {}
+    headers = (
+        {str(k).lower(): _text(v[-1] if isinstance(v, list) and v else v) for k, v in headers_raw.items()}
+        if isinstance(headers_raw, Mapping)
+        else {}
+    )
+    path = _text(event.get("path")) or "/"
+    if source == "apigw" and isinstance(ctx, Mapping):
+        path = _strip_prefix(path, _text(ctx.get("path")))
+    query = _flat_query(event.get("queryString"))
+    if not query:
+        query = _flat_query(event.get("queryStringParameters"))
+    body = event.get("body")
+    if body is None:
+        body = ""
+    if not isinstance(body, str):
+        body = json.dumps(body)
+    if event.get("isBase64Encoded") is True and body:
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError("InvalidRequest", "body: isBase64Encoded is set but the body is not base64 UTF-8") from None
+    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        raise ApiError("PayloadTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    return Request(
+        method=event["httpMethod"].upper(),
+        path="/" + path.strip("/") if path.strip("/") else "/",
+        headers=headers,
+        query=query,
+        body=body,
+        request_id=request_id,
+        source=source,
+    )
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class _Route:
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class Router:
+    """Routes by method and path template (`/instances/{registryId}/replicas`)."""
+
+    def __init__(self) -> None:
+        self._routes: list[_Route] = []
+
+    @staticmethod
+    def _compile(template: str) -> re.Pattern[str]:
+        parts = []
+        for segment in template.strip("/").split("/"):
+            if segment.startswith("{") and segment.endswith("}"):
+                parts.append(f"(?P<{segment[1:-1]}>[^/]+)")
+            else:
+                parts.append(re.escape(segment))
+        return re.compile("^/" + "/".join(parts) + "$") if template.strip("/") else re.compile("^/$")
+
+    def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._routes.append(_Route(method.upper(), template, self._compile(template), handler))
+            return handler
+
+        return register
+
+    def routes(self) -> list[tuple[str, str]]:
+        return [(r.method, r.template) for r in self._routes]
+
+    def resolve(self, request: Request) -> Response:
+        allowed = []
+        for route in self._routes:
+            match = route.pattern.match(request.path)
+            if not match:
+                continue
+            if route.method == request.method:
+                request.params = match.groupdict()
+                return route.handler(request)
+            allowed.append(route.method)
+        if allowed:
+            raise ApiError(
+                "MethodNotAllowed",
+                f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(set(allowed)))}",
+                details={"allowed": sorted(set(allowed))},
+            )
+        raise ApiError("RouteNotFound", f"no route for {request.method} {request.path[:200]}; see docs/api.md")
+
+
+def error_response(error: ApiError) -> Response:
+    headers = {}
+    if error.code == "MethodNotAllowed":
+        headers["Allow"] = ", ".join(error.details.get("allowed", []))
+    return Response(error.status, None, headers)
+
+
+def handle(event: Any, context: Any, router: Router, *, before: Callable[[Request], None] | None = None) -> dict:
+    """The whole HTTP life cycle of one invocation: parse, check, route, shape the reply."""
+    request_id = ""
+    try:
+        request = parse_event(event, context)
+        request_id = request.request_id
+        if before is not None:
+            before(request)
+        response = router.resolve(request)
+    except ApiError as exc:
+        request_id = request_id or (_text(context.get("request_id")) if isinstance(context, Mapping) else "")
+        request_id = request_id or str(uuid.uuid4())
+        log.event("request.refused", level="warning", code=exc.code, status=exc.status, requestId=request_id)
+        response = error_response(exc)
+        response.body = exc.to_body(request_id)
+    except Exception as exc:  # the one place an unexpected failure becomes a coded answer
+        request_id = request_id or str(uuid.uuid4())
+        log.exception("request.failed", exc, requestId=request_id)
+        error = ApiError("Unavailable", "the service failed unexpectedly; retry later and report the requestId")
+        response = Response(error.status, error.to_body(request_id))
+    return response.to_scf(request_id)
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """Constant-time comparison of `Authorization: Bearer <token>`."""
+    if not header or not token:
+        return False
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
+
+
+def not_implemented(event: Any, context: Any, function: str) -> dict:
+    """Placeholder answer of a function whose domain is not built yet: an honest 501, nothing fake."""
+    request_id = (_text(context.get("request_id")) if isinstance(context, Mapping) else "") or str(uuid.uuid4())
+    body = {
+        "error": {
+            "code": "NotImplemented",
+            "message": f"the {function} function is not implemented yet",
+            "requestId": request_id,
+        }
+    }
+    return Response(501, body).to_scf(request_id)
