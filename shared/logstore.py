@@ -1,0 +1,660 @@
+"""The replication log in COS: inbox objects, compacted segments, TCR log archive, reports, state.
+
+Every remote call goes through `LogStore._call`: bounded retries with backoff for 5xx/SlowDown/network errors
+(bounded by `deadline` too), and a count in `store.calls` / `store.calls_by_op`. Build the SDK client with
+``retry=0`` (as `make_client` does) so that the count is exact and the backoff is ours, not the SDK's 1-2-3 s sleeps.
+
+Call budgets (docs/logstore.md): webhook 1 PUT per event; audit list pages + a few segment PUTs + batch deletes
+(no GET per record); a replica-day read = 1-2 lists + a handful of segment GETs (compaction keeps them few).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from shared import records as rl
+from shared.errors import ApiError, ConfigError
+from shared.records import Record
+
+RETRYABLE_CODES = frozenset(
+    {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"}
+)
+COMPACT_THRESHOLD = 8  # a replica-day with more segments than this is merged into one
+MAX_DELETE_BATCH = 1000
+MAX_LIMIT = 1000
+REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z]+)+(-\d+)?$")
+TCRLOG_SEEN_MAX = 2000
+
+
+@dataclass
+class InboxItem:
+    """One inbox object: the pending records of one event (all its replicas)."""
+
+    key: str
+    records: list[Record]
+
+
+@dataclass
+class ResolveResult:
+    segments_written: list[str] = field(default_factory=list)
+    inbox_deleted: int = 0
+    inbox_rewritten: int = 0
+    compacted: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    next_cursor: str | None
+
+    def to_body(self) -> dict[str, Any]:
+        return {"records": [r.to_dict() for r in self.records], "nextCursor": self.next_cursor}
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_client(
+    *,
+    region: str,
+    secret_id: str | None = None,
+    secret_key: str | None = None,
+    token: str | None = None,
+    credentials: Any = None,
+    endpoint: str | None = None,
+    timeout: int = 10,
+) -> Any:
+    """A `CosS3Client` with the SDK's own retries off (the store retries and counts every attempt).
+
+    `endpoint` is ``host:port`` of a local COS over http (COS_ENDPOINT); without it the client talks to real COS
+    over https. `credentials` may be an object with ``secret_id``/``secret_key``/``token`` properties (re-read
+    on every request, so rotating SCF role credentials keep working).
+    """
+    from qcloud_cos import CosConfig, CosS3Client
+
+    kwargs: dict[str, Any] = {"Region": region, "Timeout": timeout}
+    if credentials is not None:
+        kwargs["CredentialInstance"] = credentials
+    else:
+        kwargs.update(SecretId=secret_id, SecretKey=secret_key, Token=token)
+    if endpoint:
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError("COS_ENDPOINT", f"must be host:port, got {endpoint!r}")
+        kwargs.update(Scheme="http", IP=host, Port=int(port))
+    else:
+        kwargs["Scheme"] = "https"
+    return CosS3Client(CosConfig(**kwargs), retry=0)
+
+
+class _EnvCredentials:
+    """Credentials re-read from SCF's variables on every use (role credentials rotate)."""
+
+    @property
+    def secret_id(self) -> str:
+        return os.environ.get("TENCENTCLOUD_SECRETID", "")
+
+    @property
+    def secret_key(self) -> str:
+        return os.environ.get("TENCENTCLOUD_SECRETKEY", "")
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get("TENCENTCLOUD_SESSIONTOKEN") or None
+
+
+class LogStore:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        max_attempts: int = 6,
+        base_delay: float = 0.05,
+        max_delay: float = 2.0,
+        deadline: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.max_attempts = max(1, max_attempts)
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.deadline = deadline  # monotonic time after which no retry is started
+        self._sleep = sleep
+        self._clock = clock
+        self.calls = 0
+        self.calls_by_op: dict[str, int] = {}
+        self.inbox_body_gets = 0  # rare path: inbox keys whose record did not fit in the key
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **kwargs: Any) -> LogStore:
+        """The store the functions use: LOG_BUCKET, LOG_BUCKET_REGION, COS_ENDPOINT and SCF's credentials."""
+        source = os.environ if env is None else env
+        bucket = (source.get("LOG_BUCKET") or "").strip()
+        region = (source.get("LOG_BUCKET_REGION") or "").strip()
+        if not bucket:
+            raise ConfigError("LOG_BUCKET", "is not set (the COS bucket of the replication log, name-APPID)")
+        if not region:
+            raise ConfigError("LOG_BUCKET_REGION", "is not set (the region of LOG_BUCKET, e.g. ap-guangzhou)")
+        if env is None:
+            if not os.environ.get("TENCENTCLOUD_SECRETID") or not os.environ.get("TENCENTCLOUD_SECRETKEY"):
+                raise ConfigError("TENCENTCLOUD_SECRETID", "and TENCENTCLOUD_SECRETKEY must be set")
+            client = make_client(
+                region=region, credentials=_EnvCredentials(), endpoint=(source.get("COS_ENDPOINT") or None)
+            )
+        else:
+            if not source.get("TENCENTCLOUD_SECRETID") or not source.get("TENCENTCLOUD_SECRETKEY"):
+                raise ConfigError("TENCENTCLOUD_SECRETID", "and TENCENTCLOUD_SECRETKEY must be set")
+            client = make_client(
+                region=region,
+                secret_id=source["TENCENTCLOUD_SECRETID"],
+                secret_key=source["TENCENTCLOUD_SECRETKEY"],
+                token=source.get("TENCENTCLOUD_SESSIONTOKEN") or None,
+                endpoint=(source.get("COS_ENDPOINT") or None),
+            )
+        return cls(client, bucket, **kwargs)
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # the one wrapper around COS
+
+    def _retryable(self, exc: Exception) -> bool:
+        from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+        if isinstance(exc, CosServiceError):
+            status = exc.get_status_code()
+            return status >= 500 or status == 429 or exc.get_error_code() in RETRYABLE_CODES
+        return isinstance(exc, (CosClientError, ConnectionError, TimeoutError, OSError))
+
+    def _call(self, op: str, fn: Callable[[], Any]) -> Any:
+        from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls += 1
+            self.calls_by_op[op] = self.calls_by_op.get(op, 0) + 1
+            try:
+                return fn()
+            except (CosServiceError, CosClientError, OSError) as exc:
+                if not self._retryable(exc):
+                    raise
+                delay = min(self.max_delay, self.base_delay * (2 ** (attempt - 1))) * (0.5 + random.random() / 2)  # noqa: S311
+                out_of_time = self.deadline is not None and self._clock() + delay > self.deadline
+                if attempt >= self.max_attempts or out_of_time:
+                    raise ApiError(
+                        "Unavailable",
+                        f"the replication log bucket did not answer {op} after {attempt} attempts "
+                        f"({_describe(exc)}); retry later",
+                    ) from exc
+                self._sleep(delay)
+
+    def _refused(self, op: str, exc: Exception) -> ApiError:
+        return ApiError("Unavailable", f"the replication log bucket refused {op}: {_describe(exc)}")
+
+    def _put(self, key: str, body: bytes, content_type: str) -> None:
+        from qcloud_cos.cos_exception import CosServiceError
+
+        try:
+            self._call(
+                "PutObject",
+                lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type),
+            )
+        except CosServiceError as exc:
+            raise self._refused("PutObject", exc) from exc
+
+    def _get(self, key: str) -> bytes | None:
+        from qcloud_cos.cos_exception import CosServiceError
+
+        def fetch() -> bytes:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key)
+            return resp["Body"].get_raw_stream().read()
+
+        try:
+            return self._call("GetObject", fetch)
+        except CosServiceError as exc:
+            if exc.get_status_code() == 404:
+                return None
+            raise self._refused("GetObject", exc) from exc
+
+    def _list(self, prefix: str, delimiter: str = "", marker: str = "") -> tuple[list[dict[str, Any]], list[str], str]:
+        """One list page: (contents, common prefixes, next marker or "")."""
+        from qcloud_cos.cos_exception import CosServiceError
+
+        try:
+            resp = self._call(
+                "ListObjects",
+                lambda: self.client.list_objects(
+                    Bucket=self.bucket, Prefix=prefix, Delimiter=delimiter, Marker=marker, MaxKeys=1000
+                ),
+            )
+        except CosServiceError as exc:
+            raise self._refused("ListObjects", exc) from exc
+        contents = list(resp.get("Contents") or [])
+        prefixes = [p["Prefix"] for p in resp.get("CommonPrefixes") or [] if "Prefix" in p]
+        truncated = str(resp.get("IsTruncated", "false")).lower() == "true"
+        next_marker = ""
+        if truncated:
+            next_marker = resp.get("NextMarker") or ""
+            if not next_marker:
+                last = [c["Key"] for c in contents] + prefixes
+                next_marker = max(last) if last else ""
+            if not next_marker:
+                raise ApiError("Unavailable", "the replication log bucket returned a truncated list without a marker")
+        return contents, prefixes, next_marker
+
+    def _list_all(self, prefix: str, delimiter: str = "") -> tuple[list[dict[str, Any]], list[str]]:
+        contents: list[dict[str, Any]] = []
+        prefixes: list[str] = []
+        marker = ""
+        while True:
+            page, common, marker = self._list(prefix, delimiter, marker)
+            contents.extend(page)
+            prefixes.extend(common)
+            if not marker:
+                return contents, prefixes
+
+    def _delete_many(self, keys: Sequence[str]) -> None:
+        from qcloud_cos.cos_exception import CosServiceError
+
+        for start in range(0, len(keys), MAX_DELETE_BATCH):
+            batch = list(keys[start : start + MAX_DELETE_BATCH])
+            for _ in range(self.max_attempts):
+                if not batch:
+                    break
+                objects = {"Quiet": "true", "Object": [{"Key": k} for k in batch]}
+                try:
+                    resp = self._call(
+                        "DeleteObjects",
+                        lambda objects=objects: self.client.delete_objects(Bucket=self.bucket, Delete=objects),
+                    )
+                except CosServiceError as exc:
+                    raise self._refused("DeleteObjects", exc) from exc
+                failed = [e.get("Key") for e in (resp or {}).get("Error") or [] if e.get("Key")]
+                batch = [k for k in batch if k in set(failed)]
+            if batch:
+                raise ApiError(
+                    "Unavailable", f"the replication log bucket kept refusing to delete {len(batch)} objects"
+                )
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # JSON helpers, reports, state
+
+    def put_json(self, key: str, doc: Any) -> None:
+        self._put(key, json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), "application/json")
+
+    def get_json(self, key: str) -> Any:
+        """The JSON document at `key`, or None when there is none."""
+        data = self._get(key)
+        if data is None:
+            return None
+        try:
+            return json.loads(data.decode("utf-8"))
+        except ValueError as exc:
+            raise ApiError("Unavailable", f"the object {key} in the log bucket is not valid JSON") from exc
+
+    def put_report(self, registry_id: str, run_id: str, report: dict[str, Any], when: Any = None) -> str:
+        """Write the run's report and `reports/latest.json` (2 PUTs). Returns the report's key."""
+        key = rl.report_key(registry_id, rl.day_of(when if when is not None else _now_iso()), run_id)
+        self.put_json(key, report)
+        self.put_json(rl.LATEST_REPORT_KEY, report)
+        return key
+
+    def get_state(self, registry_id: str, name: str = "audit") -> dict[str, Any]:
+        doc = self.get_json(rl.state_key(registry_id, name))
+        return doc if isinstance(doc, dict) else {}
+
+    def put_state(self, registry_id: str, state: dict[str, Any], name: str = "audit") -> None:
+        self.put_json(rl.state_key(registry_id, name), state)
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # webhook: one PUT per event
+
+    def put_event(self, records: Sequence[Record]) -> str:
+        """Durably write one event's pending records (all replicas) as one object. Returns its key.
+
+        Deterministic key: a redelivery overwrites the same object. 1 remote call (plus retries).
+        """
+        records = sorted(records, key=lambda r: r.replicaRegistryId)
+        for rec in records:
+            rec.validate()
+        key = rl.inbox_key(records)
+        self._put(key, rl.inbox_body(records), "application/json")
+        return key
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # audit: pending records from list pages, resolution into segments
+
+    def _inbox_items(self, contents: Iterable[dict[str, Any]]) -> list[InboxItem]:
+        items = []
+        for obj in contents:
+            key = obj.get("Key", "")
+            updated = ""
+            if obj.get("LastModified"):
+                try:
+                    updated = rl.iso_utc(obj["LastModified"])
+                except ValueError:
+                    updated = ""
+            try:
+                parsed = rl.parse_inbox_key(key, updated)
+            except rl.LayoutError:
+                continue  # not ours: never delete or interpret it
+            if parsed.records is not None:
+                items.append(InboxItem(key, list(parsed.records)))
+                continue
+            self.inbox_body_gets += 1
+            data = self._get(key)
+            if data is None:
+                continue  # deleted between list and get: resolved by someone else
+            try:
+                recs = rl.parse_inbox_body(data)
+            except (ValueError, TypeError) as exc:
+                raise ApiError("Unavailable", f"inbox object {key} is not a valid record set") from exc
+            items.append(InboxItem(key, recs))
+        return items
+
+    def list_inbox(self, registry_id: str, day: str | None = None) -> list[InboxItem]:
+        """Every inbox object of a registry (or of one day): list calls only, 1000 keys per call."""
+        contents, _ = self._list_all(rl.inbox_prefix(registry_id, day))
+        return self._inbox_items(contents)
+
+    def list_pending(self, registry_id: str, day: str | None = None) -> list[Record]:
+        """The pending (unresolved) records of a registry, from list pages only (no GET per record)."""
+        out: list[Record] = []
+        for item in self.list_inbox(registry_id, day):
+            out.extend(item.records)
+        return sorted(out, key=Record.sort_key)
+
+    def write_segments(self, resolved: Iterable[Record]) -> list[str]:
+        """Write resolved records as one segment per (registry, replica region, day). Returns the keys."""
+        groups: dict[tuple[str, str, str], list[Record]] = {}
+        for rec in rl.dedupe(resolved):
+            rec.validate()
+            if rec.status == "pending":
+                raise ValueError("pending records belong in the inbox, not in a segment")
+            groups.setdefault((rec.registryId, rec.replicaRegion, rec.day), []).append(rec)
+        keys = []
+        for (registry_id, region, day), recs in sorted(groups.items()):
+            key = rl.segment_key(registry_id, region, day, recs)
+            self._put(key, rl.jsonl(r.to_dict() for r in recs), "application/x-ndjson")
+            keys.append(key)
+        return keys
+
+    def resolve(
+        self,
+        registry_id: str,
+        resolved: Iterable[Record],
+        inbox: Iterable[InboxItem] | None = None,
+        *,
+        compact: bool = True,
+    ) -> ResolveResult:
+        """Move resolved records out of the inbox into segments, crash-safe and idempotent.
+
+        1. write the resolved records as segments (durable) -- before anything is deleted;
+        2. inbox objects some of whose replicas are still pending are rewritten with only those (new key);
+        3. inbox objects with no pending replica left are batch-deleted (1000 keys per call);
+        4. replica-days with more than COMPACT_THRESHOLD segments are compacted.
+        `inbox` is what `list_inbox` returned (listed again when omitted). A crash between steps loses nothing:
+        readers prefer a resolved record over its pending copy, and a retried run overwrites the same keys.
+        """
+        resolved = [r for r in resolved if r.registryId == registry_id]
+        result = ResolveResult()
+        result.segments_written = self.write_segments(resolved)
+        done = {r.record_id for r in resolved}
+        items = list(inbox) if inbox is not None else self.list_inbox(registry_id)
+        to_delete: list[str] = []
+        for item in items:
+            left = [r for r in item.records if r.record_id not in done]
+            if len(left) == len(item.records):
+                continue
+            if left:
+                new_key = rl.inbox_key(left)
+                if new_key != item.key:
+                    self._put(new_key, rl.inbox_body(left), "application/json")
+                    result.inbox_rewritten += 1
+                else:
+                    continue
+            to_delete.append(item.key)
+        self._delete_many(to_delete)
+        result.inbox_deleted = len(to_delete)
+        if compact:
+            for key in result.segments_written:
+                _, region, day, _ = rl.parse_log_key(key)
+                merged = self.compact(registry_id, region, day, threshold=COMPACT_THRESHOLD)
+                if merged:
+                    result.compacted.append(merged)
+        return result
+
+    def compact(self, registry_id: str, replica_region: str, day: str, *, threshold: int = 1) -> str | None:
+        """Merge the segments of one replica-day into one when there are more than `threshold`.
+
+        Writes the merged segment first, then deletes the others; returns the merged key, or None if nothing
+        was done. Costs 1 list (+ n GETs + 1 PUT + 1 batch delete when it merges).
+        """
+        contents, _ = self._list_all(rl.log_prefix(registry_id, replica_region, day))
+        keys = sorted(c["Key"] for c in contents if c.get("Key", "").endswith(".jsonl"))
+        if len(keys) <= threshold:
+            return None
+        recs = rl.dedupe(self._read_segments(keys))
+        if not recs:
+            return None
+        merged = rl.segment_key(registry_id, replica_region, day, recs)
+        self._put(merged, rl.jsonl(r.to_dict() for r in recs), "application/x-ndjson")
+        self._delete_many([k for k in keys if k != merged])
+        return merged
+
+    def _read_segments(self, keys: Iterable[str]) -> list[Record]:
+        out: list[Record] = []
+        for key in keys:
+            data = self._get(key)
+            if data is None:
+                continue  # compacted away between list and get; its records are in the merged segment
+            try:
+                out.extend(Record.from_dict(item) for item in rl.parse_jsonl(data))
+            except (ValueError, TypeError) as exc:
+                raise ApiError("Unavailable", f"segment {key} in the log bucket is not valid") from exc
+        return out
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # reading
+
+    def read_segments(self, registry_id: str, replica_region: str, day: str) -> list[Record]:
+        """The resolved records of one replica-day (1 list + one GET per segment), deduplicated."""
+        contents, _ = self._list_all(rl.log_prefix(registry_id, replica_region, day))
+        return rl.dedupe(self._read_segments(sorted(c["Key"] for c in contents if c["Key"].endswith(".jsonl"))))
+
+    def read_day(self, registry_id: str, replica_region: str, day: str) -> list[Record]:
+        """All records of one replica-day: its segments plus its still-pending inbox records, deduplicated."""
+        pending = [r for r in self.list_pending(registry_id, day) if r.replicaRegion == replica_region]
+        return rl.dedupe([*self.read_segments(registry_id, replica_region, day), *pending])
+
+    def _days_under(self, prefix: str) -> list[str]:
+        _, prefixes = self._list_all(prefix, "/")
+        days = []
+        for p in prefixes:
+            name = p[len(prefix) :].rstrip("/")
+            if re.match(r"^\d{4}-\d{2}-\d{2}$", name):
+                days.append(name)
+        return days
+
+    def query(
+        self,
+        registry_id: str,
+        *,
+        replica: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        status: str | None = None,
+        repository: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of records sorted by (pushedAt, eventId, replicaRegistryId); ApiError InvalidRequest on bad input.
+
+        `replica` is a replica registry id or a region name. Days are read one at a time, oldest first, until the
+        page is full, so a page costs the reads of the days it spans (plus 2 lists to find the non-empty days).
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise ApiError("InvalidRequest", f"limit must be an integer from 1 to {MAX_LIMIT}")
+        if status is not None and status not in rl.STATUSES:
+            raise ApiError("InvalidRequest", f"status must be one of {', '.join(rl.STATUSES)}")
+        try:
+            rl.log_prefix(registry_id)
+        except rl.LayoutError as exc:
+            raise ApiError("InvalidRequest", str(exc)) from exc
+        bounds = []
+        for name, value in (("since", since), ("until", until)):
+            if value is None or value == "":
+                bounds.append(None)
+                continue
+            try:
+                bounds.append(rl.iso_utc(value))
+            except ValueError as exc:
+                raise ApiError("InvalidRequest", f"{name} must be an ISO 8601 time, e.g. 2024-05-01T00:00:00Z") from exc
+        lo, hi = bounds
+        if lo and hi and lo > hi:
+            raise ApiError("InvalidRequest", "since must not be after until")
+        filters = {"r": registry_id, "replica": replica, "since": lo, "until": hi, "status": status, "repo": repository}
+        position: tuple[str, str, str] | None = None
+        if cursor:
+            try:
+                position = rl.decode_cursor(cursor, filters)
+            except ValueError as exc:
+                raise ApiError("InvalidRequest", f"cursor: {exc}; start again without a cursor") from exc
+
+        region_filter = replica if replica and REGION_RE.match(replica) else None
+        if region_filter:
+            regions = [region_filter]
+        else:
+            _, prefixes = self._list_all(rl.log_prefix(registry_id), "/")
+            regions = sorted(p[len(rl.log_prefix(registry_id)) :].rstrip("/") for p in prefixes)
+        seg_days: dict[str, set[str]] = {}
+        for region in regions:
+            try:
+                prefix = rl.log_prefix(registry_id, region)
+            except rl.LayoutError:
+                continue
+            for day in self._days_under(prefix):
+                seg_days.setdefault(day, set()).add(region)
+        inbox_days = set(self._days_under(rl.inbox_prefix(registry_id)))
+
+        starts = [d for d in (lo[:10] if lo else "", position[0][:10] if position else "") if d]
+        first_day = max(starts) if starts else ""
+        days = sorted(
+            d for d in set(seg_days) | inbox_days if (not first_day or d >= first_day) and (not hi or d <= hi[:10])
+        )
+
+        def wanted(rec: Record) -> bool:
+            if replica and replica not in (rec.replicaRegistryId, rec.replicaRegion):
+                return False
+            if status and rec.status != status:
+                return False
+            if repository and repository not in (rec.repository, f"{rec.namespace}/{rec.repository}"):
+                return False
+            if lo and rec.pushedAt < lo:
+                return False
+            if hi and rec.pushedAt > hi:
+                return False
+            return not (position and rec.sort_key() <= position)
+
+        out: list[Record] = []
+        more = False
+        for index, day in enumerate(days):
+            recs: list[Record] = []
+            for region in sorted(seg_days.get(day, ())):
+                recs.extend(self._read_segments(self._segment_keys(registry_id, region, day)))
+            if day in inbox_days:
+                recs.extend(
+                    r
+                    for r in self.list_pending(registry_id, day)
+                    if not region_filter or r.replicaRegion == region_filter
+                )
+            matching = [r for r in rl.dedupe(recs) if wanted(r)]
+            room = limit - len(out)
+            out.extend(matching[:room])
+            if len(matching) > room or (len(out) == limit and index + 1 < len(days)):
+                more = True
+            if len(out) >= limit:
+                break
+        next_cursor = rl.encode_cursor(out[-1].sort_key(), filters) if more and out else None
+        return Page(out, next_cursor)
+
+    def _segment_keys(self, registry_id: str, region: str, day: str) -> list[str]:
+        contents, _ = self._list_all(rl.log_prefix(registry_id, region, day))
+        return sorted(c["Key"] for c in contents if c["Key"].endswith(".jsonl"))
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # TCR's own replication log, archived and deduplicated
+
+    def archive_tcr_log(
+        self, registry_id: str, replica_registry_id: str, replica_region: str, entries: Iterable[dict[str, Any]]
+    ) -> int:
+        """Archive TCR replication log entries not archived before. Returns how many were new.
+
+        Costs 1 GET of the replica's archive state, 1 PUT per day with new entries, 1 PUT of the state. A crash
+        before the state is saved makes the retry write the same batch to the same key (deterministic), so
+        nothing is duplicated; readers dedupe by entry id anyway.
+        """
+        state_name = f"tcrlog-{replica_registry_id}"
+        state = self.get_state(registry_id, state_name)
+        seen: list[str] = [s for s in state.get("seen", []) if isinstance(s, str)]
+        seen_set = set(seen)
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            eid = rl.tcr_entry_id(registry_id, replica_registry_id, entry)
+            if eid in seen_set:
+                continue
+            seen_set.add(eid)
+            seen.append(eid)
+            when = entry.get("StartTime") or entry.get("EndTime")
+            try:
+                day = rl.day_of(when) if when else rl.day_of(_now_iso())
+            except ValueError:
+                day = rl.day_of(_now_iso())
+            doc = {
+                "entryId": eid,
+                "registryId": registry_id,
+                "replicaRegistryId": replica_registry_id,
+                "replicaRegion": replica_region,
+                **entry,
+            }
+            by_day.setdefault(day, []).append(doc)
+        for day, docs in sorted(by_day.items()):
+            key = rl.tcrlog_key(registry_id, replica_region, day, [d["entryId"] for d in docs])
+            self._put(key, rl.jsonl(docs), "application/x-ndjson")
+        new = sum(len(v) for v in by_day.values())
+        if new:
+            self.put_state(registry_id, {"seen": seen[-TCRLOG_SEEN_MAX:]}, state_name)
+        return new
+
+    def read_tcr_log(self, registry_id: str, replica_region: str, day: str) -> list[dict[str, Any]]:
+        """Archived TCR log entries of one replica-day, one per entry id."""
+        contents, _ = self._list_all(rl.tcrlog_prefix(registry_id, replica_region, day))
+        best: dict[str, dict[str, Any]] = {}
+        for key in sorted(c["Key"] for c in contents):
+            data = self._get(key)
+            if data is None:
+                continue
+            for doc in rl.parse_jsonl(data):
+                best.setdefault(str(doc.get("entryId")), doc)
+        return sorted(best.values(), key=lambda d: (str(d.get("StartTime") or ""), str(d.get("entryId"))))
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "get_status_code", None)
+    if callable(status):
+        code = exc.get_error_code() if hasattr(exc, "get_error_code") else "?"  # type: ignore[attr-defined]
+        return f"HTTP {status()} {code}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
