@@ -1,0 +1,97 @@
+"""Request parameter checks with TCR's error codes, and the time formats TCR answers with."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+CST = timezone(timedelta(hours=8))
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+_MISSING = object()
+
+
+def _type_name(kind: str) -> str:
+    return {
+        "str": "a string",
+        "int": "an integer",
+        "uint": "a non-negative integer",
+        "bool": "a boolean",
+        "list_str": "a list of strings",
+        "list_obj": "a list of objects",
+        "obj": "an object",
+    }[kind]
+
+
+def _check(value: Any, kind: str) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "uint":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "list_str":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "list_obj":
+        return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    if kind == "obj":
+        return isinstance(value, dict)
+    raise ValueError(kind)
+
+
+def get(params: dict[str, Any], name: str, kind: str, *, required: bool = False, default: Any = None) -> Any:
+    """One parameter: MissingParameter when required and absent, InvalidParameter when of the wrong type."""
+    value = params.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise ApiError("MissingParameter", f"The request is missing the required parameter `{name}`.")
+        return default
+    if not _check(value, kind):
+        raise ApiError("InvalidParameter", f"The parameter `{name}` must be {_type_name(kind)}.")
+    if required and kind == "str" and not value.strip():
+        raise ApiError("InvalidParameter", f"The parameter `{name}` must not be empty.")
+    return value
+
+
+def paging(params: dict[str, Any], *, default_limit: int, max_limit: int) -> tuple[int, int]:
+    offset = get(params, "Offset", "int", default=0)
+    limit = get(params, "Limit", "int", default=default_limit)
+    if offset < 0:
+        raise ApiError("InvalidParameter", "The parameter `Offset` must not be negative.")
+    if limit < 1 or limit > max_limit:
+        raise ApiError("InvalidParameter", f"The parameter `Limit` must be between 1 and {max_limit}.")
+    return offset, limit
+
+
+def iso_cst(ts: float) -> str:
+    """2024-07-19T15:33:22+08:00 (Registry.CreatedAt, ReplicationRegistry.CreatedAt, TaskDetail times)."""
+    return datetime.fromtimestamp(int(ts), tz=CST).isoformat()
+
+
+def iso_cst_micro(ts: float) -> str:
+    """2020-04-14T02:47:23.177329+08:00 (WebhookTriggerLog times)."""
+    return datetime.fromtimestamp(ts, tz=CST).isoformat(timespec="microseconds")
+
+
+def iso_z(ts: float) -> str:
+    """2021-09-28T08:00:15Z (ReplicationTime, ReplicationLog.EndTime): seconds, truncated."""
+    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_z_micro(ts: float) -> str:
+    """2021-09-28T07:47:44.302804Z (ReplicationLog.StartTime, TcrImageInfo.UpdateTime)."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def go_time(ts: float) -> str:
+    """2024-12-10 14:30:36.806284 +0000 UTC (TcrRepositoryInfo times, Go's time.String())."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC")

@@ -1,0 +1,882 @@
+"""The TCR API emulator: TCR's wire protocol, its actions and rules, and a simulated registry behind them.
+
+See docs/localcloud-tcr.md for which behaviour is documented TCR behaviour and which is our assumption.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from localcloud.faults import Faults
+from localcloud.httpd import Request, Response
+from localcloud.tcr import regions
+from localcloud.tcr.params import (
+    ApiError,
+    get,
+    go_time,
+    iso_cst,
+    iso_cst_micro,
+    iso_z,
+    iso_z_micro,
+    paging,
+)
+from localcloud.tcr.signing import AuthError, verify
+from localcloud.tcr.webhooks import PostWebhook, Scheduler, encode_payload, push_payload, urllib_post
+
+API_VERSION = "2019-09-24"
+JSON_CT = "application/json"  # exactly: the SDK compares the error Content-Type by string
+OPERATOR_UIN = "100000000001"  # the account UIN TCR names as the webhook operator
+WEBHOOK_ATTEMPTS = 3  # one delivery and two retries, like Harbor's job retry
+WEBHOOK_RETRY_DELAYS_S = (0.2, 0.4)
+MAX_TRIGGERS_PER_NAMESPACE = 20
+KNOWN_EVENT_TYPES = {
+    "pushImage",
+    "pullImage",
+    "deleteImage",
+    "uploadChart",
+    "deleteChart",
+    "downloadChart",
+    "scanningCompleted",
+    "scanningFailed",
+}
+LOG_SHAPE_ENV = "LOCALCLOUD_REPLICATION_LOG_SHAPE"
+
+_REGISTRY_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{3,48}[a-z0-9]$")
+_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,59}$")
+_REPO_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class AdminError(Exception):
+    """Bad input on the admin surface (not part of TCR): answered with `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _empty_state() -> dict[str, Any]:
+    return {
+        "version": 1,
+        "seq": {"namespace": 0, "trigger": 0, "triggerLog": 0, "replicationLog": 0, "push": 0},
+        "instances": {},
+        "replicas": {},
+        "namespaces": {},
+        "repos": {},
+        "triggers": {},
+        "triggerLogs": {},
+        "replicationLogs": {},
+    }
+
+
+class TcrService:
+    def __init__(
+        self,
+        *,
+        keys: dict[str, str],
+        faults: Faults,
+        replica_ready_after_s: float = 1.0,
+        now: Callable[[], float] = time.time,
+        post_webhook: PostWebhook | None = None,
+    ) -> None:
+        self._keys = dict(keys)
+        self._faults = faults
+        self._ready_after = float(replica_ready_after_s)
+        self._now = now
+        self._post = post_webhook or urllib_post
+        self._lock = threading.RLock()
+        self._stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+        self._ids = random.Random()
+        self._s = _empty_state()
+        self._sched = Scheduler()
+        self._handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+            "CreateInstance": self._create_instance,
+            "DescribeInstances": self._describe_instances,
+            "DeleteInstance": self._delete_instance,
+            "DescribeRegions": self._describe_regions,
+            "CreateReplicationInstance": self._create_replication_instance,
+            "DeleteReplicationInstance": self._delete_replication_instance,
+            "DescribeReplicationInstances": self._describe_replication_instances,
+            "DescribeReplicationInstanceCreateTasks": self._describe_create_tasks,
+            "DescribeReplicationInstanceSyncStatus": self._describe_sync_status,
+            "CreateNamespace": self._create_namespace,
+            "DescribeRepositories": self._describe_repositories,
+            "DescribeImages": self._describe_images,
+            "CreateWebhookTrigger": self._create_webhook_trigger,
+            "DescribeWebhookTrigger": self._describe_webhook_trigger,
+            "DescribeWebhookTriggerLog": self._describe_webhook_trigger_log,
+        }
+
+    # ------------------------------------------------------------------ wire protocol
+
+    def handle(self, req: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        action = req.header("x-tc-action")
+        if action:
+            with self._stats_lock:
+                self._stats[action] += 1
+        try:
+            if req.method != "POST":
+                raise ApiError("UnsupportedProtocol", "localcloud's TCR API accepts POST with a JSON body only.")
+            try:
+                verify(
+                    method=req.method,
+                    path=req.path,
+                    raw_query=req.raw_query,
+                    headers=req.headers,
+                    body=req.body,
+                    keys=self._keys,
+                    now=self._now(),
+                )
+            except AuthError as exc:
+                raise ApiError(exc.code, exc.message) from None
+            if not action:
+                raise ApiError("MissingParameter", "The request is missing the X-TC-Action header.")
+            version = req.header("x-tc-version")
+            if version != API_VERSION:
+                raise ApiError("NoSuchVersion", f"The API version {version!r} does not exist; use {API_VERSION}.")
+            handler = self._handlers.get(action)
+            if handler is None:
+                raise ApiError("InvalidAction", f"The action {action} does not exist or is not supported.")
+            decision = self._faults.decide("tcr", action)
+            if decision.latency_s > 0:
+                time.sleep(decision.latency_s)
+            if decision.drop:
+                return Response(drop=True)
+            if decision.error is not None:
+                raise ApiError(str(decision.error), f"Injected fault for {action} (localcloud fault plan).")
+            try:
+                params = json.loads(req.body.decode("utf-8") or "{}")
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ApiError("InvalidParameter", "The request body is not valid JSON.") from None
+            if not isinstance(params, dict):
+                raise ApiError("InvalidParameter", "The request body must be a JSON object.")
+            result = handler(params, req.header("x-tc-region"))
+            return self._answer({**result, "RequestId": request_id})
+        except ApiError as exc:
+            return self._answer({"Error": {"Code": exc.code, "Message": exc.message}, "RequestId": request_id})
+
+    @staticmethod
+    def _answer(body: dict[str, Any]) -> Response:
+        data = json.dumps({"Response": body}, ensure_ascii=False).encode("utf-8")
+        return Response(200, {"Content-Type": JSON_CT}, data)
+
+    def stats(self) -> dict[str, int]:
+        with self._stats_lock:
+            return dict(self._stats)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return copy.deepcopy(self._s)
+
+    def restore(self, data: dict) -> None:
+        if not isinstance(data, dict) or data.get("version") != 1:
+            raise ValueError("not a localcloud TCR state (version 1)")
+        state = _empty_state()
+        for key, value in data.items():
+            if key in state:
+                state[key] = copy.deepcopy(value)
+        with self._lock:
+            self._s = state
+            now = self._now()
+            for replica_id, entries in state["replicationLogs"].items():
+                for entry in entries:
+                    if entry["Status"] == "InProgress":
+                        self._sched.call_later(
+                            entry["_due"] - now, lambda r=replica_id, i=entry["_id"]: self._complete(r, i)
+                        )
+
+    def close(self) -> None:
+        self._sched.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _instance(self, registry_id: str) -> dict[str, Any]:
+        inst = self._s["instances"].get(registry_id)
+        if inst is None:
+            raise ApiError("ResourceNotFound", f"The instance {registry_id} does not exist.")
+        return inst
+
+    def _replica_status(self, rep: dict[str, Any]) -> str:
+        return "Running" if self._now() >= rep["created"] + self._ready_after else "Deploying"
+
+    def _region_of_request(self, region: str) -> tuple[str, int]:
+        if not region:
+            raise ApiError("MissingParameter", "The request is missing the Region (X-TC-Region header).")
+        if not regions.is_served(region):
+            raise ApiError("InvalidParameter.UnsupportedRegion", f"TCR does not serve the region {region}.")
+        return region, regions.REGION_IDS[region]
+
+    def _new_id(self, n: int) -> str:
+        return "".join(self._ids.choice(_ID_CHARS) for _ in range(n))
+
+    def _registry_view(self, inst: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "RegistryId": inst["RegistryId"],
+            "RegistryName": inst["RegistryName"],
+            "RegistryType": inst["RegistryType"],
+            "Status": "Running",
+            "PublicDomain": f"{inst['RegistryName']}.tencentcloudcr.com",
+            "CreatedAt": iso_cst(inst["created"]),
+            "RegionName": inst["RegionName"],
+            "RegionId": inst["RegionId"],
+            "EnableAnonymous": False,
+            "TokenValidTime": 87600,
+            "InternalEndpoint": inst["InternalEndpoint"],
+            "TagSpecification": inst["TagSpecification"],
+            "ExpiredAt": inst["ExpiredAt"],
+            "PayMod": inst["PayMod"],
+            "RenewFlag": inst["RenewFlag"],
+            "DeletionProtection": inst["DeletionProtection"],
+            "AIFeature": False,
+            "EnableCosMAZ": inst["EnableCosMAZ"],
+            "EnableCosVersioning": inst["EnableCosVersioning"],
+        }
+
+    def _replica_view(self, rep: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "RegistryId": rep["RegistryId"],
+            "ReplicationRegistryId": rep["ReplicationRegistryId"],
+            "ReplicationRegionId": rep["ReplicationRegionId"],
+            "ReplicationRegionName": rep["ReplicationRegionName"],
+            "Status": self._replica_status(rep),
+            "CreatedAt": iso_cst(rep["created"]),
+        }
+
+    def _replicas_of(self, registry_id: str) -> list[dict[str, Any]]:
+        reps = [r for r in self._s["replicas"].values() if r["RegistryId"] == registry_id]
+        return sorted(reps, key=lambda r: (r["created"], r["ReplicationRegistryId"]))
+
+    def _ensure_namespace(self, registry_id: str, name: str, public: bool) -> dict[str, Any]:
+        spaces = self._s["namespaces"].setdefault(registry_id, {})
+        if name not in spaces:
+            self._s["seq"]["namespace"] += 1
+            spaces[name] = {"id": self._s["seq"]["namespace"], "public": public, "created": self._now()}
+        return spaces[name]
+
+    # ------------------------------------------------------------------ instances and regions
+
+    def _create_instance(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        name = get(p, "RegistryName", "str", required=True)
+        rtype = get(p, "RegistryType", "str", required=True)
+        tags = get(p, "TagSpecification", "obj")
+        charge = get(p, "RegistryChargeType", "int", default=0)
+        prepaid = get(p, "RegistryChargePrepaid", "obj")
+        get(p, "SyncTag", "bool")
+        cos_maz = get(p, "EnableCosMAZ", "bool", default=False)
+        protection = get(p, "DeletionProtection", "bool", default=False)
+        versioning = get(p, "EnableCosVersioning", "bool", default=False)
+        if rtype not in ("basic", "standard", "premium"):
+            raise ApiError("InvalidParameter", "RegistryType must be one of basic, standard, premium.")
+        if not _REGISTRY_NAME_RE.match(name):
+            raise ApiError(
+                "InvalidParameter.ErrorRegistryName",
+                "RegistryName must be 5-50 characters of lower-case letters, digits and '-', "
+                "starting with a letter and not ending with '-'.",
+            )
+        if charge not in (0, 1):
+            raise ApiError("InvalidParameter", "RegistryChargeType must be 0 (postpaid) or 1 (prepaid).")
+        region_name, region_id = self._region_of_request(region)
+        with self._lock:
+            if any(i["RegistryName"] == name for i in self._s["instances"].values()):
+                raise ApiError("InvalidParameter.ErrorNameExists", f"An instance named {name} already exists.")
+            registry_id = "tcr-" + self._new_id(8)
+            while registry_id in self._s["instances"]:
+                registry_id = "tcr-" + self._new_id(8)
+            now = self._now()
+            months = int((prepaid or {}).get("Period", 1) or 1)
+            self._s["instances"][registry_id] = {
+                "RegistryId": registry_id,
+                "RegistryName": name,
+                "RegistryType": rtype,
+                "RegionName": region_name,
+                "RegionId": region_id,
+                "created": now,
+                "InternalEndpoint": f"10.0.{self._ids.randint(0, 255)}.{self._ids.randint(1, 254)}",
+                "TagSpecification": tags or {"ResourceType": "instance", "Tags": []},
+                "ExpiredAt": iso_cst(now + months * 30 * 86400) if charge == 1 else "",
+                "PayMod": charge,
+                "RenewFlag": int((prepaid or {}).get("RenewFlag", 0) or 0) if charge == 1 else 0,
+                "DeletionProtection": protection,
+                "EnableCosMAZ": cos_maz,
+                "EnableCosVersioning": versioning,
+            }
+        return {"RegistryId": registry_id}
+
+    def _describe_instances(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        ids = get(p, "Registryids", "list_str")
+        filters = get(p, "Filters", "list_obj", default=[])
+        all_region = get(p, "AllRegion", "bool", default=False)
+        offset, limit = paging(p, default_limit=20, max_limit=100)
+        checked: list[tuple[str, set[str]]] = []
+        for f in filters:
+            fname = get(f, "Name", "str", required=True)
+            values = get(f, "Values", "list_str", required=True)
+            if fname not in ("RegistryName", "RegistryId"):
+                raise ApiError("InvalidParameter", f"Unsupported filter name {fname}; use RegistryName or RegistryId.")
+            checked.append((fname, set(values)))
+        if not all_region:
+            self._region_of_request(region)
+        with self._lock:
+            found = sorted(self._s["instances"].values(), key=lambda i: (i["created"], i["RegistryId"]))
+            found = [
+                i
+                for i in found
+                if (all_region or i["RegionName"] == region)
+                and (not ids or i["RegistryId"] in ids)
+                and all(i[fname] in values for fname, values in checked)
+            ]
+            page = [self._registry_view(i) for i in found[offset : offset + limit]]
+        return {"TotalCount": len(found), "Registries": page}
+
+    def _delete_instance(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        get(p, "DeleteBucket", "bool")
+        dry_run = get(p, "DryRun", "bool", default=False)
+        with self._lock:
+            inst = self._instance(registry_id)
+            reps = self._replicas_of(registry_id)
+            if reps:
+                raise ApiError(
+                    "FailedOperation.PreconditionFailed",
+                    f"The instance {registry_id} still has {len(reps)} replication instance(s) "
+                    f"({', '.join(r['ReplicationRegistryId'] for r in reps)}); delete them first.",
+                )
+            if inst["DeletionProtection"]:
+                raise ApiError("OperationDenied", f"The instance {registry_id} has deletion protection enabled.")
+            if not dry_run:
+                del self._s["instances"][registry_id]
+                for key in ("namespaces", "repos", "triggers", "triggerLogs"):
+                    self._s[key].pop(registry_id, None)
+        return {}
+
+    def _describe_regions(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        created = "2020-09-22T00:00:00+00:00"
+        out = [
+            {
+                "Alias": r.alias,
+                "RegionId": r.region_id,
+                "RegionName": r.name,
+                "Status": "alluser",
+                "Remark": "alluser",
+                "CreatedAt": created,
+                "UpdatedAt": created,
+                "Id": r.region_id,
+            }
+            for r in regions.served_regions()
+        ]
+        return {"TotalCount": len(out), "Regions": out}
+
+    # ------------------------------------------------------------------ replication instances
+
+    def _create_replication_instance(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        region_id = get(p, "ReplicationRegionId", "uint")
+        region_name = get(p, "ReplicationRegionName", "str")
+        get(p, "SyncTag", "bool")
+        if region_id is None and region_name is None:
+            raise ApiError("MissingParameter", "Give ReplicationRegionId or ReplicationRegionName (or both).")
+        if region_id is not None and region_id not in regions.NAMES_BY_ID:
+            raise ApiError("InvalidParameter", f"ReplicationRegionId {region_id} is not a TCR region id.")
+        if region_name is not None and region_name not in regions.REGION_IDS:
+            raise ApiError("InvalidParameter", f"ReplicationRegionName {region_name} is not a region.")
+        if region_id is not None and region_name is not None and regions.REGION_IDS[region_name] != region_id:
+            raise ApiError(
+                "InvalidParameter",
+                f"ReplicationRegionId {region_id} ({regions.NAMES_BY_ID[region_id]}) and ReplicationRegionName "
+                f"{region_name} name different regions.",
+            )
+        target = region_name if region_name is not None else regions.NAMES_BY_ID[region_id]
+        target_id = regions.REGION_IDS[target]
+        with self._lock:
+            inst = self._instance(registry_id)
+            if inst["RegistryType"] != "premium":
+                raise ApiError(
+                    "UnsupportedOperation",
+                    f"Replication instances need a premium instance; {registry_id} is {inst['RegistryType']}.",
+                )
+            if target == regions.TAIWAN or not regions.is_served(target):
+                raise ApiError(
+                    "InvalidParameter.UnsupportedRegion", f"TCR does not support replication instances in {target}."
+                )
+            if target == inst["RegionName"]:
+                raise ApiError(
+                    "InvalidParameter", f"The replication region {target} is the region of the instance itself."
+                )
+            if regions.is_mainland(target) != regions.is_mainland(inst["RegionName"]):
+                raise ApiError(
+                    "FailedOperation.ValidateSupportedRegionFail",
+                    f"Replication between mainland China and regions outside it is not supported "
+                    f"({inst['RegionName']} -> {target}).",
+                )
+            for rep in self._replicas_of(registry_id):
+                if rep["ReplicationRegionName"] == target:
+                    raise ApiError(
+                        "InvalidParameter.ReplicationExists",
+                        f"A replication instance in {target} exists: {rep['ReplicationRegistryId']}.",
+                    )
+            replica_id = f"{registry_id}-{target_id}-{self._new_id(6)}"
+            self._s["replicas"][replica_id] = {
+                "RegistryId": registry_id,
+                "ReplicationRegistryId": replica_id,
+                "ReplicationRegionId": target_id,
+                "ReplicationRegionName": target,
+                "created": self._now(),
+                "tasks": [str(uuid.UUID(int=self._ids.getrandbits(128), version=4)) for _ in range(2)],
+            }
+            self._s["replicationLogs"][replica_id] = []
+        return {"ReplicationRegistryId": replica_id}
+
+    def _replica(self, replica_id: str, registry_id: str | None, region_id: int | None) -> dict[str, Any]:
+        rep = self._s["replicas"].get(replica_id)
+        if rep is None or (registry_id is not None and rep["RegistryId"] != registry_id):
+            raise ApiError("ResourceNotFound", f"The replication instance {replica_id} does not exist.")
+        if region_id is not None and rep["ReplicationRegionId"] != region_id:
+            raise ApiError(
+                "InvalidParameter",
+                f"The replication instance {replica_id} is in region {rep['ReplicationRegionId']}, not {region_id}.",
+            )
+        return rep
+
+    def _delete_replication_instance(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        replica_id = get(p, "ReplicationRegistryId", "str", required=True)
+        region_id = get(p, "ReplicationRegionId", "uint", required=True)
+        with self._lock:
+            self._instance(registry_id)
+            self._replica(replica_id, registry_id, region_id)
+            del self._s["replicas"][replica_id]
+            self._s["replicationLogs"].pop(replica_id, None)
+        return {}
+
+    def _describe_replication_instances(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        offset, limit = paging(p, default_limit=20, max_limit=100)
+        with self._lock:
+            self._instance(registry_id)
+            reps = self._replicas_of(registry_id)
+            page = [self._replica_view(r) for r in reps[offset : offset + limit]]
+        return {"TotalCount": len(reps), "ReplicationRegistries": page}
+
+    def _describe_create_tasks(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        replica_id = get(p, "ReplicationRegistryId", "str", required=True)
+        region_id = get(p, "ReplicationRegionId", "uint", required=True)
+        with self._lock:
+            rep = self._replica(replica_id, None, region_id)
+            now = self._now()
+            created = rep["created"]
+            details = []
+            for name, uid, done_at in (
+                ("SyncDBTask", rep["tasks"][0], created + self._ready_after / 2),
+                ("CreateTcrCrdTask", rep["tasks"][1], created + self._ready_after),
+            ):
+                done = now >= done_at
+                details.append(
+                    {
+                        "TaskName": name,
+                        "TaskUUID": f"tcr-task-{replica_id}-{uid}",
+                        "TaskStatus": "SUCCESS" if done else "RUNNING",
+                        "TaskMessage": "",
+                        "CreatedTime": iso_cst(created),
+                        "FinishedTime": iso_cst(done_at) if done else "",
+                    }
+                )
+        overall = "SUCCESS" if all(d["TaskStatus"] == "SUCCESS" for d in details) else "RUNNING"
+        return {"TaskDetail": details, "Status": overall}
+
+    @staticmethod
+    def _log_view(entry: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ResourceType": entry["ResourceType"],
+            "Source": entry["Source"],
+            "Destination": entry["Destination"],
+            "Status": entry["Status"],
+            "StartTime": iso_z_micro(entry["start"]),
+            "EndTime": iso_z(entry["end"]) if entry["end"] is not None else "",
+        }
+
+    def _describe_sync_status(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        replica_id = get(p, "ReplicationRegistryId", "str", required=True)
+        region_id = get(p, "ReplicationRegionId", "uint")
+        show = get(p, "ShowReplicationLog", "bool", default=False)
+        page_no, limit = paging(p, default_limit=5, max_limit=20)
+        with self._lock:
+            self._instance(registry_id)
+            self._replica(replica_id, registry_id, region_id)
+            entries = list(reversed(self._s["replicationLogs"].get(replica_id, [])))  # newest first
+            done = [e for e in entries if e["end"] is not None]
+            status = entries[0]["Status"] if entries else "StatusUnKnow"
+            last = max((e["end"] for e in done), default=None)
+            start = (max(page_no, 1) - 1) * limit
+            page = [self._log_view(e) for e in entries[start : start + limit]]
+        out: dict[str, Any] = {
+            "ReplicationStatus": status,
+            "ReplicationTime": iso_z(last) if last is not None else "0001-01-01T00:00:00Z",
+        }
+        if show:
+            if os.environ.get(LOG_SHAPE_ENV, "").strip().lower() == "array":
+                out["ReplicationLog"] = page
+            else:
+                out["ReplicationLog"] = page[0] if page else None
+        return out
+
+    # ------------------------------------------------------------------ namespaces, repositories, images
+
+    def _create_namespace(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        name = get(p, "NamespaceName", "str", required=True)
+        public = get(p, "IsPublic", "bool", default=False)
+        if not _NAMESPACE_RE.match(name):
+            raise ApiError(
+                "InvalidParameter",
+                "NamespaceName must be 2-60 characters of lower-case letters, digits, '.', '_' and '-'.",
+            )
+        with self._lock:
+            self._instance(registry_id)
+            if name in self._s["namespaces"].get(registry_id, {}):
+                raise ApiError("InvalidParameter.ErrNamespaceExist", f"The namespace {name} already exists.")
+            self._ensure_namespace(registry_id, name, public)
+        return {}
+
+    def _describe_repositories(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        ns = get(p, "NamespaceName", "str")
+        repo_name = get(p, "RepositoryName", "str")
+        sort_by = get(p, "SortBy", "str")
+        page_no, limit = paging(p, default_limit=20, max_limit=100)
+        sort_keys = {"creation_time": "created", "name": "full", "update_time": "updated"}
+        if sort_by is not None and sort_by.lstrip("-") not in sort_keys:
+            raise ApiError("InvalidParameter", "SortBy must be one of -creation_time, -name, -update_time.")
+        with self._lock:
+            self._instance(registry_id)
+            spaces = self._s["namespaces"].get(registry_id, {})
+            if ns is not None and ns not in spaces:
+                raise ApiError("ResourceNotFound.ErrNoNamespace", f"The namespace {ns} does not exist.")
+            repos = [
+                {**r, "full": full}
+                for full, r in self._s["repos"].get(registry_id, {}).items()
+                if (ns is None or r["namespace"] == ns) and (repo_name is None or repo_name in r["name"])
+            ]
+            key = sort_keys[sort_by.lstrip("-")] if sort_by else "created"
+            repos.sort(key=lambda r: (r[key], r["full"]), reverse=bool(sort_by and sort_by.startswith("-")))
+            start = (max(page_no, 1) - 1) * limit
+            page = [
+                {
+                    "Name": r["full"],
+                    "Namespace": r["namespace"],
+                    "CreationTime": go_time(r["created"]),
+                    "Public": spaces[r["namespace"]]["public"],
+                    "Description": "",
+                    "BriefDescription": "",
+                    "UpdateTime": go_time(r["updated"]),
+                }
+                for r in repos[start : start + limit]
+            ]
+        return {"RepositoryList": page, "TotalCount": len(repos)}
+
+    def _describe_images(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        ns = get(p, "NamespaceName", "str", required=True)
+        repo_name = get(p, "RepositoryName", "str", required=True)
+        version = get(p, "ImageVersion", "str")
+        digest = get(p, "Digest", "str")
+        exact = get(p, "ExactMatch", "bool", default=False)
+        page_no, limit = paging(p, default_limit=20, max_limit=100)
+        with self._lock:
+            self._instance(registry_id)
+            if ns not in self._s["namespaces"].get(registry_id, {}):
+                raise ApiError("ResourceNotFound.ErrNoNamespace", f"The namespace {ns} does not exist.")
+            repo = self._s["repos"].get(registry_id, {}).get(f"{ns}/{repo_name}")
+            if repo is None:
+                raise ApiError("ResourceNotFound.ErrNoRepo", f"The repository {ns}/{repo_name} does not exist.")
+            images = [
+                (tag, img)
+                for tag, img in repo["images"].items()
+                if (version is None or (tag == version if exact else version in tag))
+                and (digest is None or img["digest"] == digest)
+            ]
+            images.sort(key=lambda ti: (ti[1]["updated"], ti[0]), reverse=True)
+            start = (max(page_no, 1) - 1) * limit
+            page = [
+                {
+                    "Digest": img["digest"],
+                    "Size": img["size"],
+                    "ImageVersion": tag,
+                    "UpdateTime": iso_z_micro(img["updated"]),
+                    "Kind": "Artifact::application/vnd.docker.distribution.manifest.v2+json",
+                    "KmsSignature": "",
+                }
+                for tag, img in images[start : start + limit]
+            ]
+        return {"ImageInfoList": page, "TotalCount": len(images)}
+
+    # ------------------------------------------------------------------ webhook triggers
+
+    def _create_webhook_trigger(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        trig = get(p, "Trigger", "obj", required=True)
+        ns = get(p, "Namespace", "str", required=True)
+        get(p, "Product", "str")
+        get(p, "PreheatRegion", "str")
+        name = get(trig, "Name", "str", required=True)
+        targets_in = get(trig, "Targets", "list_obj", required=True)
+        events = get(trig, "EventTypes", "list_str", required=True)
+        condition = get(trig, "Condition", "str", required=True)
+        enabled = get(trig, "Enabled", "bool", required=True)
+        description = get(trig, "Description", "str", default="")
+        if not targets_in:
+            raise ApiError("InvalidParameter", "Trigger.Targets must name at least one target.")
+        if not events or any(e not in KNOWN_EVENT_TYPES for e in events):
+            raise ApiError("InvalidParameter", f"Trigger.EventTypes must be among {sorted(KNOWN_EVENT_TYPES)}.")
+        try:
+            re.compile(condition)
+        except re.error as exc:
+            raise ApiError("InvalidParameter", f"Trigger.Condition is not a valid regular expression: {exc}") from None
+        targets = []
+        for t in targets_in:
+            address = get(t, "Address", "str", required=True)
+            if not re.match(r"^https?://[^/\s]+", address):
+                raise ApiError("InvalidParameter", "Trigger.Targets[].Address must be an http:// or https:// URL.")
+            headers = []
+            for h in get(t, "Headers", "list_obj", default=[]):
+                key = get(h, "Key", "str", required=True)
+                values = get(h, "Values", "list_str", required=True)
+                if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", key):
+                    raise ApiError("InvalidParameter", f"Header key {key!r} is not a valid HTTP header name.")
+                headers.append({"Key": key, "Values": list(values)})
+            targets.append({"Address": address, "Headers": headers})
+        with self._lock:
+            self._instance(registry_id)
+            space = self._s["namespaces"].get(registry_id, {}).get(ns)
+            if space is None:
+                raise ApiError("ResourceNotFound.ErrNoNamespace", f"The namespace {ns} does not exist.")
+            existing = [t for t in self._s["triggers"].get(registry_id, []) if t["NamespaceName"] == ns]
+            if any(t["Name"] == name for t in existing):
+                raise ApiError("InvalidParameter.ErrTriggerExist", f"A trigger named {name} already exists in {ns}.")
+            if len(existing) >= MAX_TRIGGERS_PER_NAMESPACE:
+                raise ApiError("LimitExceeded.ErrTriggerMaxLimit", f"The namespace {ns} already has the most triggers.")
+            self._s["seq"]["trigger"] += 1
+            stored = {
+                "Id": self._s["seq"]["trigger"],
+                "Name": name,
+                "Targets": targets,
+                "EventTypes": list(events),
+                "Condition": condition,
+                "Enabled": enabled,
+                "Description": description,
+                "NamespaceId": space["id"],
+                "NamespaceName": ns,
+            }
+            self._s["triggers"].setdefault(registry_id, []).append(stored)
+            return {"Trigger": copy.deepcopy(stored)}
+
+    def _describe_webhook_trigger(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        ns = get(p, "Namespace", "str")
+        offset, limit = paging(p, default_limit=20, max_limit=100)
+        with self._lock:
+            self._instance(registry_id)
+            found = [t for t in self._s["triggers"].get(registry_id, []) if ns is None or t["NamespaceName"] == ns]
+            page = copy.deepcopy(found[offset : offset + limit])
+        return {"TotalCount": len(found), "Triggers": page}
+
+    def _describe_webhook_trigger_log(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        ns = get(p, "Namespace", "str", required=True)
+        trigger_id = get(p, "Id", "int")
+        offset, limit = paging(p, default_limit=20, max_limit=100)
+        with self._lock:
+            self._instance(registry_id)
+            if ns not in self._s["namespaces"].get(registry_id, {}):
+                raise ApiError("ResourceNotFound.ErrNoNamespace", f"The namespace {ns} does not exist.")
+            if trigger_id is not None and not any(
+                t["Id"] == trigger_id and t["NamespaceName"] == ns for t in self._s["triggers"].get(registry_id, [])
+            ):
+                raise ApiError("ResourceNotFound.ErrNoTrigger", f"The trigger {trigger_id} does not exist in {ns}.")
+            logs = [
+                entry
+                for entry in reversed(self._s["triggerLogs"].get(registry_id, []))
+                if entry["namespace"] == ns and (trigger_id is None or entry["TriggerId"] == trigger_id)
+            ]
+            page = [
+                {
+                    "Id": e["Id"],
+                    "TriggerId": e["TriggerId"],
+                    "EventType": e["EventType"],
+                    "NotifyType": "http",
+                    "Detail": e["Detail"],
+                    "CreationTime": iso_cst_micro(e["created"]),
+                    "UpdateTime": iso_cst_micro(e["updated"]),
+                    "Status": e["Status"],
+                }
+                for e in logs[offset : offset + limit]
+            ]
+        return {"TotalCount": len(logs), "Logs": page}
+
+    # ------------------------------------------------------------------ admin push: webhooks and replication
+
+    def admin_push(self, body: dict) -> dict:
+        if not isinstance(body, dict):
+            raise AdminError(400, "The body must be a JSON object.")
+        for field in ("registryId", "namespace", "repository", "tag"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                raise AdminError(400, f"`{field}` is required and must be a non-empty string.")
+        unknown = set(body) - {"registryId", "namespace", "repository", "tag", "digest", "size"}
+        if unknown:
+            raise AdminError(400, f"Unknown fields: {sorted(unknown)}.")
+        registry_id, ns, repo, tag = body["registryId"], body["namespace"], body["repository"], body["tag"]
+        if not _NAMESPACE_RE.match(ns):
+            raise AdminError(400, "`namespace` must be 2-60 characters of a-z, 0-9, '.', '_' and '-'.")
+        if not _REPO_RE.match(repo) or len(repo) > 200:
+            raise AdminError(400, "`repository` must be lower-case path components (a-z, 0-9, '.', '_', '-', '/').")
+        if not _TAG_RE.match(tag):
+            raise AdminError(400, "`tag` must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.")
+        digest = body.get("digest")
+        if digest is not None and (not isinstance(digest, str) or not _DIGEST_RE.match(digest)):
+            raise AdminError(400, "`digest` must be sha256:<64 lower-case hex digits>.")
+        size = body.get("size", 0)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise AdminError(400, "`size` must be a non-negative integer (bytes).")
+
+        deliveries: list[tuple[int, str, dict[str, str], bytes, list[bool]]] = []
+        with self._lock:
+            inst = self._s["instances"].get(registry_id)
+            if inst is None:
+                raise AdminError(404, f"The instance {registry_id} does not exist.")
+            now = self._now()
+            self._s["seq"]["push"] += 1
+            if digest is None:
+                seed = f"{registry_id}/{ns}/{repo}:{tag}#{self._s['seq']['push']}"
+                digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+            if not size:
+                size = 1024 * 1024 + int(digest[7:15], 16) % (64 * 1024 * 1024)
+            space = self._ensure_namespace(registry_id, ns, False)
+            full = f"{ns}/{repo}"
+            repos = self._s["repos"].setdefault(registry_id, {})
+            record = repos.setdefault(full, {"namespace": ns, "name": repo, "created": now, "images": {}})
+            record["updated"] = now
+            record["images"][tag] = {"digest": digest, "size": size, "updated": now}
+
+            # Webhooks: every enabled pushImage trigger of the namespace whose Condition matches.
+            payload = push_payload(
+                occur_at=int(now),
+                digest=digest,
+                tag=tag,
+                public_domain=f"{inst['RegistryName']}.tencentcloudcr.com",
+                namespace=ns,
+                repository=repo,
+                repo_created=int(record["created"]),
+                public=space["public"],
+                operator=OPERATOR_UIN,
+            )
+            data = encode_payload(payload)
+            hook = self._faults.part("webhook")
+            fail_rate = float(hook.get("failRate", 0.0))
+            redeliver_rate = float(hook.get("redeliverRate", 0.0))
+            subject = f"{ns}/{repo}:{tag}"
+            for trig in self._s["triggers"].get(registry_id, []):
+                if not (trig["NamespaceName"] == ns and trig["Enabled"] and "pushImage" in trig["EventTypes"]):
+                    continue
+                if not re.search(trig["Condition"], subject):
+                    continue
+                for target in trig["Targets"]:
+                    headers = {h["Key"]: ", ".join(h["Values"]) for h in target["Headers"]}
+                    headers["Content-Type"] = JSON_CT
+                    copies = 2 if self._faults.random() < redeliver_rate else 1
+                    for _ in range(copies):
+                        plan = [self._faults.random() < fail_rate for _ in range(WEBHOOK_ATTEMPTS)]
+                        self._s["seq"]["triggerLog"] += 1
+                        log_id = self._s["seq"]["triggerLog"]
+                        self._s["triggerLogs"].setdefault(registry_id, []).append(
+                            {
+                                "Id": log_id,
+                                "TriggerId": trig["Id"],
+                                "EventType": "pushImage",
+                                "Detail": data.decode("utf-8"),
+                                "created": now,
+                                "updated": now,
+                                "Status": "pending",
+                                "namespace": ns,
+                            }
+                        )
+                        deliveries.append((log_id, target["Address"], headers, data, plan))
+
+            # Replication: to every replica, after a lag (and after the replica is deployed).
+            repl = self._faults.part("replication")
+            lo, hi = repl.get("lagMs", [50, 300])
+            repl_fail = float(repl.get("failRate", 0.0))
+            replications = 0
+            for rep in self._replicas_of(registry_id):
+                lag = self._faults.uniform(float(lo), float(hi)) / 1000.0
+                fails = self._faults.random() < repl_fail
+                delay = max(0.0, rep["created"] + self._ready_after - now) + lag
+                self._s["seq"]["replicationLog"] += 1
+                entry_id = self._s["seq"]["replicationLog"]
+                ref = f"{ns}/{repo}:[{tag}]"
+                self._s["replicationLogs"].setdefault(rep["ReplicationRegistryId"], []).append(
+                    {
+                        "_id": entry_id,
+                        "_due": now + delay,
+                        "_fail": fails,
+                        "digest": digest,
+                        "ResourceType": "image",
+                        "Source": ref,
+                        "Destination": ref,
+                        "Status": "InProgress",
+                        "start": now,
+                        "end": None,
+                    }
+                )
+                replica_id = rep["ReplicationRegistryId"]
+                self._sched.call_later(delay, lambda r=replica_id, i=entry_id: self._complete(r, i))
+                replications += 1
+
+        for log_id, url, headers, data, plan in deliveries:
+            self._sched.spawn(
+                lambda a=(registry_id, log_id, url, headers, data, plan): self._deliver(*a),
+                name=f"localcloud-tcr-webhook-{log_id}",
+            )
+        return {"digest": digest, "webhooks": len(deliveries), "replications": replications}
+
+    def _complete(self, replica_id: str, entry_id: int) -> None:
+        with self._lock:
+            for entry in self._s["replicationLogs"].get(replica_id, []):
+                if entry["_id"] == entry_id and entry["Status"] == "InProgress":
+                    entry["Status"] = "Failed" if entry["_fail"] else "Succeed"
+                    entry["end"] = self._now()
+
+    def _deliver(
+        self, registry_id: str, log_id: int, url: str, headers: dict[str, str], data: bytes, plan: list[bool]
+    ) -> None:
+        for attempt, simulated_failure in enumerate(plan):
+            if attempt and not self._sched.sleep(WEBHOOK_RETRY_DELAYS_S[min(attempt, len(WEBHOOK_RETRY_DELAYS_S)) - 1]):
+                return
+            ok = False
+            if not simulated_failure:
+                try:
+                    ok = 200 <= self._post(url, dict(headers), data) < 300
+                except Exception:
+                    ok = False
+            with self._lock:
+                for entry in self._s["triggerLogs"].get(registry_id, []):
+                    if entry["Id"] == log_id:
+                        entry["Status"] = "finished" if ok else "error"
+                        entry["updated"] = self._now()
+            if ok:
+                return
