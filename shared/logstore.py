@@ -11,7 +11,6 @@ Call budgets (docs/logstore.md): webhook 1 PUT per event; audit list pages + a f
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import time
@@ -96,22 +95,6 @@ def make_client(
     return CosS3Client(CosConfig(**kwargs), retry=0)
 
 
-class _EnvCredentials:
-    """Credentials re-read from SCF's variables on every use (role credentials rotate)."""
-
-    @property
-    def secret_id(self) -> str:
-        return os.environ.get("TENCENTCLOUD_SECRETID", "")
-
-    @property
-    def secret_key(self) -> str:
-        return os.environ.get("TENCENTCLOUD_SECRETKEY", "")
-
-    @property
-    def token(self) -> str | None:
-        return os.environ.get("TENCENTCLOUD_SESSIONTOKEN") or None
-
-
 class LogStore:
     def __init__(
         self,
@@ -136,34 +119,45 @@ class LogStore:
         self.calls = 0
         self.calls_by_op: dict[str, int] = {}
         self.inbox_body_gets = 0  # rare path: inbox keys whose record did not fit in the key
+        self._credentials: Any = None
+        self._client_factory: Callable[[tuple[str, str, str | None]], Any] | None = None
+        self._credential_snapshot: tuple[str, str, str | None] | None = None
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **kwargs: Any) -> LogStore:
-        """The store the functions use: LOG_BUCKET, LOG_BUCKET_REGION, COS_ENDPOINT and SCF's credentials."""
-        source = os.environ if env is None else env
-        bucket = (source.get("LOG_BUCKET") or "").strip()
-        region = (source.get("LOG_BUCKET_REGION") or "").strip()
-        if not bucket:
-            raise ConfigError("LOG_BUCKET", "is not set (the COS bucket of the replication log, name-APPID)")
-        if not region:
-            raise ConfigError("LOG_BUCKET_REGION", "is not set (the region of LOG_BUCKET, e.g. ap-guangzhou)")
-        if env is None:
-            if not os.environ.get("TENCENTCLOUD_SECRETID") or not os.environ.get("TENCENTCLOUD_SECRETKEY"):
-                raise ConfigError("TENCENTCLOUD_SECRETID", "and TENCENTCLOUD_SECRETKEY must be set")
-            client = make_client(
-                region=region, credentials=_EnvCredentials(), endpoint=(source.get("COS_ENDPOINT") or None)
+    def from_env(cls, environ: dict[str, str] | None = None, **kwargs: Any) -> LogStore:
+        """The store the functions use: LOG_BUCKET, LOG_BUCKET_REGION, COS_ENDPOINT and SCF's credentials.
+
+        Missing or invalid settings raise ConfigError naming the variable. The SDK ignores the token of a
+        `CredentialInstance`, so the client is built from the current values and rebuilt whenever SCF rotates them.
+        """
+        from shared.config import Config
+
+        cfg = Config(environ)
+        bucket = cfg.log_bucket
+        region = cfg.log_bucket_region
+        creds = cfg.credentials
+        creds.check()
+        endpoint = cfg.cos_endpoint
+        netloc = endpoint.netloc if endpoint else None
+
+        def factory(current: tuple[str, str, str | None]) -> Any:
+            return make_client(
+                region=region, secret_id=current[0], secret_key=current[1], token=current[2], endpoint=netloc
             )
-        else:
-            if not source.get("TENCENTCLOUD_SECRETID") or not source.get("TENCENTCLOUD_SECRETKEY"):
-                raise ConfigError("TENCENTCLOUD_SECRETID", "and TENCENTCLOUD_SECRETKEY must be set")
-            client = make_client(
-                region=region,
-                secret_id=source["TENCENTCLOUD_SECRETID"],
-                secret_key=source["TENCENTCLOUD_SECRETKEY"],
-                token=source.get("TENCENTCLOUD_SESSIONTOKEN") or None,
-                endpoint=(source.get("COS_ENDPOINT") or None),
-            )
-        return cls(client, bucket, **kwargs)
+
+        store = cls(factory(creds.get_credential_info()), bucket, **kwargs)
+        store._credentials = creds
+        store._client_factory = factory
+        store._credential_snapshot = creds.get_credential_info()
+        return store
+
+    def _fresh_client(self) -> Any:
+        if self._credentials is not None and self._client_factory is not None:
+            current = self._credentials.get_credential_info()
+            if current != self._credential_snapshot:
+                self.client = self._client_factory(current)
+                self._credential_snapshot = current
+        return self.client
 
     # -----------------------------------------------------------------------------------------------------------------
     # the one wrapper around COS
@@ -185,6 +179,7 @@ class LogStore:
             self.calls += 1
             self.calls_by_op[op] = self.calls_by_op.get(op, 0) + 1
             try:
+                self._fresh_client()
                 return fn()
             except (CosServiceError, CosClientError, OSError) as exc:
                 if not self._retryable(exc):

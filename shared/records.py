@@ -110,7 +110,10 @@ def _check_name(kind: str, value: str) -> str:
 def _check_day(day: str) -> str:
     if not isinstance(day, str) or not _DAY_RE.match(day):
         raise LayoutError(f"day {day!r} must be yyyy-mm-dd")
-    datetime.strptime(day, "%Y-%m-%d")
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError as exc:
+        raise LayoutError(f"day {day!r} is not a calendar date") from exc
     return day
 
 
