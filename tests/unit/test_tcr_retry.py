@@ -1,0 +1,284 @@
+"""Our retry loop, backoff and Deadline (pure: fake clock, sleep and random), and TCR error mapping."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from shared.tcr import (
+    Deadline,
+    RetryPolicy,
+    TcrCallError,
+    _host_of,
+    map_error,
+    replication_log_entries,
+    retry,
+)
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class Flaky:
+    """Fails with the given errors, then returns 'ok'."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.attempts: list[int] = []
+
+    def __call__(self, attempt: int) -> str:
+        self.attempts.append(attempt)
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+def throttle() -> TcrCallError:
+    return TcrCallError("DescribeInstances", "RequestLimitExceeded", "too many requests", "req-1")
+
+
+def always(_exc: Exception) -> bool:
+    return True
+
+
+# -- Deadline -------------------------------------------------------------------------------------
+
+
+def test_deadline_from_context_uses_limit_start_and_margin() -> None:
+    clock = FakeClock(500.0)
+    deadline = Deadline.from_context({"time_limit_in_ms": 3000}, started_at=499.0, margin_s=0.5, clock=clock)
+    # started 1 s ago, 3 s limit, 0.5 s margin -> 1.5 s left
+    assert deadline.remaining() == pytest.approx(1.5)
+    clock.now += 1.0
+    assert deadline.remaining() == pytest.approx(0.5)
+    assert not deadline.expired()
+    clock.now += 0.6
+    assert deadline.remaining() == 0.0
+    assert deadline.expired()
+
+
+@pytest.mark.parametrize("context", [None, {}, {"time_limit_in_ms": "x"}, {"time_limit_in_ms": -4}])
+def test_deadline_from_context_falls_back_to_default(context: Any) -> None:
+    clock = FakeClock()
+    deadline = Deadline.from_context(context, margin_s=1.0, default_limit_s=10.0, clock=clock)
+    assert deadline.remaining() == pytest.approx(9.0)
+
+
+def test_deadline_never_and_within() -> None:
+    clock = FakeClock()
+    assert math.isinf(Deadline.never(clock).remaining())
+    assert Deadline.never(clock).within(2.0).remaining() == pytest.approx(2.0)
+    outer = Deadline.after(1.0, clock)
+    assert outer.within(5.0).remaining() == pytest.approx(1.0)
+
+
+# -- backoff --------------------------------------------------------------------------------------
+
+
+def test_backoff_is_exponential_capped_full_jitter() -> None:
+    policy = RetryPolicy(base_s=0.1, cap_s=1.0)
+    assert [policy.delay(n, lambda: 1.0) for n in range(1, 7)] == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
+    assert policy.delay(3, lambda: 0.0) == 0.0
+    assert policy.delay(3, lambda: 0.5) == pytest.approx(0.2)
+
+
+# -- retry loop -----------------------------------------------------------------------------------
+
+
+def test_retry_succeeds_after_transient_failures_with_backoff_sleeps() -> None:
+    clock = FakeClock()
+    fn = Flaky(throttle(), throttle())
+    result = retry(
+        fn,
+        should_retry=always,
+        policy=RetryPolicy(max_attempts=5, base_s=0.1, cap_s=10.0),
+        deadline=Deadline.never(clock),
+        sleep=clock.sleep,
+        rand=lambda: 1.0,
+    )
+    assert result == "ok"
+    assert fn.attempts == [0, 1, 2]
+    assert clock.sleeps == pytest.approx([0.1, 0.2])
+
+
+def test_retry_gives_up_after_max_attempts_and_raises_last_error() -> None:
+    clock = FakeClock()
+    errors = [TcrCallError("A", "RequestLimitExceeded", f"n{i}") for i in range(10)]
+    fn = Flaky(*errors)
+    with pytest.raises(TcrCallError) as info:
+        retry(
+            fn,
+            should_retry=always,
+            policy=RetryPolicy(max_attempts=4, base_s=0.01),
+            deadline=Deadline.never(clock),
+            sleep=clock.sleep,
+            rand=lambda: 0.5,
+        )
+    assert len(fn.attempts) == 4
+    assert info.value.message == "n3"
+    assert len(clock.sleeps) == 3
+
+
+def test_retry_does_not_retry_what_is_not_safe() -> None:
+    clock = FakeClock()
+    fn = Flaky(TcrCallError("A", "InvalidParameter.ReplicationExists", "exists"))
+    with pytest.raises(TcrCallError):
+        retry(
+            fn,
+            should_retry=lambda exc: isinstance(exc, TcrCallError) and exc.transient,
+            policy=RetryPolicy(max_attempts=5),
+            deadline=Deadline.never(clock),
+            sleep=clock.sleep,
+        )
+    assert fn.attempts == [0]
+    assert clock.sleeps == []
+
+
+def test_deadline_stops_retrying_before_max_attempts() -> None:
+    clock = FakeClock()
+    deadline = Deadline.after(1.0, clock)
+    fn = Flaky(*[throttle() for _ in range(50)])
+    with pytest.raises(TcrCallError):
+        retry(
+            fn,
+            should_retry=always,
+            policy=RetryPolicy(max_attempts=50, base_s=0.3, cap_s=0.3, min_attempt_s=0.05),
+            deadline=deadline,
+            sleep=clock.sleep,
+            rand=lambda: 1.0,
+        )
+    # Waits of 0.3 s: after 3 waits (0.9 s) there is 0.1 s left, less than 0.3 + 0.05 -> stop.
+    assert len(fn.attempts) == 4
+    assert sum(clock.sleeps) <= 1.0
+    assert clock.now <= deadline.expires_at  # type: ignore[operator]
+
+
+def test_expired_deadline_allows_no_retry() -> None:
+    clock = FakeClock()
+    fn = Flaky(throttle(), throttle())
+    with pytest.raises(TcrCallError):
+        retry(
+            fn,
+            should_retry=always,
+            policy=RetryPolicy(max_attempts=5),
+            deadline=Deadline.after(0.0, clock),
+            sleep=clock.sleep,
+        )
+    assert fn.attempts == [0]
+
+
+# -- classification and mapping -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "transient", "ambiguous"),
+    [
+        ("RequestLimitExceeded", True, False),
+        ("RequestLimitExceeded.UinLimitExceeded", True, False),
+        ("InternalError", True, True),
+        ("ClientNetworkError", True, True),
+        ("ServerNetworkError", True, True),
+        ("InvalidParameter.ReplicationExists", False, False),
+        ("AuthFailure.SignatureFailure", False, False),
+        ("ResourceNotFound", False, False),
+        ("InternalError.ErrConflict", False, False),
+    ],
+)
+def test_classification(code: str, transient: bool, ambiguous: bool) -> None:
+    err = TcrCallError("X", code, "m")
+    assert err.transient is transient
+    assert err.ambiguous is ambiguous
+
+
+@pytest.mark.parametrize(
+    ("code", "ours", "status"),
+    [
+        ("RequestLimitExceeded", "Throttled", 429),
+        ("RequestLimitExceeded.GlobalRegionUinLimitExceeded", "Throttled", 429),
+        ("ResourceNotFound", "InstanceNotFound", 404),
+        ("ResourceNotFound.TcrResourceNotFound", "InstanceNotFound", 404),
+        ("InvalidParameter.ReplicationExists", "ReplicaExists", 409),
+        ("InvalidParameter.UnsupportedRegion", "RegionNotSupported", 422),
+        ("FailedOperation.ValidateSupportedRegionFail", "RegionNotSupported", 422),
+        ("ResourceInsufficient.ErrorInstanceNotRunning", "InstanceNotRunning", 409),
+        ("FailedOperation.PreconditionFailed", "Conflict", 409),
+        ("InternalError.ErrorTcrResourceConflict", "Conflict", 409),
+        ("AuthFailure.SignatureFailure", "UpstreamError", 502),
+        ("UnauthorizedOperation", "UpstreamError", 502),
+        ("InternalError", "UpstreamError", 502),
+        ("SomethingNew", "UpstreamError", 502),
+        ("ClientNetworkError", "Unavailable", 503),
+        ("ServerNetworkError", "Unavailable", 503),
+        ("DeadlineExceeded", "Unavailable", 503),
+    ],
+)
+def test_error_mapping(code: str, ours: str, status: int) -> None:
+    mapped = map_error(TcrCallError("CreateReplicationInstance", code, "upstream says no", "rid-42"))
+    assert mapped.code == ours
+    assert mapped.status == status
+    assert mapped.tcr_code == code
+    assert "rid-42" in mapped.message
+    assert code in mapped.message
+
+
+def test_not_found_can_mean_the_replica() -> None:
+    mapped = map_error(
+        TcrCallError("DeleteReplicationInstance", "ResourceNotFound", "gone"), not_found="ReplicaNotFound"
+    )
+    assert mapped.code == "ReplicaNotFound"
+
+
+# -- shapes ---------------------------------------------------------------------------------------
+
+LOG = {
+    "ResourceType": "image",
+    "Source": "ns/app:[v1]",
+    "Destination": "ns/app:[v1]",
+    "Status": "Succeed",
+    "StartTime": "2021-09-28T07:47:44Z",
+    "EndTime": "2021-09-28T07:47:53Z",
+}
+
+
+def test_replication_log_accepts_object_array_and_null() -> None:
+    one = replication_log_entries(LOG)
+    many = replication_log_entries([LOG, {**LOG, "Status": "Failed"}])
+    assert one == [
+        {
+            "resourceType": "image",
+            "source": "ns/app:[v1]",
+            "destination": "ns/app:[v1]",
+            "status": "Succeed",
+            "startTime": "2021-09-28T07:47:44Z",
+            "endTime": "2021-09-28T07:47:53Z",
+        }
+    ]
+    assert [e["status"] for e in many] == ["Succeed", "Failed"]
+    assert replication_log_entries(None) == []
+    assert replication_log_entries({"ResourceType": None, "Status": None}) == []
+    assert replication_log_entries("garbage") == []
+
+
+@pytest.mark.parametrize(
+    ("given", "host"),
+    [
+        ("demo.tencentcloudcr.com", "demo.tencentcloudcr.com"),
+        ("https://Demo.TencentCloudCR.com/v2/ns/app", "demo.tencentcloudcr.com"),
+        ("demo.tencentcloudcr.com:443", "demo.tencentcloudcr.com"),
+        ("demo.tencentcloudcr.com.", "demo.tencentcloudcr.com"),
+    ],
+)
+def test_host_of(given: str, host: str) -> None:
+    assert _host_of(given) == host
