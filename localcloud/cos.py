@@ -280,6 +280,8 @@ class CosService:
             resp = self._error(err.status, err.code, err.message, resource, request_id)
         except cos_sign.SignatureError as err:
             resp = self._error(err.status, err.code, err.message, resource, request_id)
+        except Exception as exc:  # answer like COS, never with a traceback
+            resp = self._error(500, "InternalError", f"localcloud COS internal error: {exc!r}", resource, request_id)
         resp.headers["x-cos-request-id"] = request_id
         return resp
 

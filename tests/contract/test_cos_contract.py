@@ -47,9 +47,10 @@ class Cloud:
         token: str | None = None,
         retry: int = 0,
         anonymous: bool = False,
+        region: str = REGION,
     ) -> CosS3Client:
         config = CosConfig(
-            Region=REGION,
+            Region=region,
             SecretId=secret_id,
             SecretKey=secret_key,
             Token=token,
@@ -308,6 +309,14 @@ def test_create_and_head_bucket(cos: CosS3Client) -> None:
     assert _error(exc) == (409, "BucketAlreadyExists")
     cos.put_object(Bucket="fresh-1250000000", Key="k", Body=b"v")
     assert "Contents" not in cos.list_objects(Bucket=BUCKET, Prefix="k")
+
+
+def test_bucket_created_in_a_region_is_not_found_through_another(cloud: Cloud, cos: CosS3Client) -> None:
+    cos.create_bucket(Bucket="regional-1250000000")  # created through the ap-guangzhou domain
+    cos.put_object(Bucket="regional-1250000000", Key="k", Body=b"v")
+    with pytest.raises(CosServiceError) as exc:
+        cloud.client(region="ap-shanghai").get_object(Bucket="regional-1250000000", Key="k")
+    assert _error(exc) == (404, "NoSuchBucket")
 
 
 def test_programmatic_create_bucket(cloud: Cloud, cos: CosS3Client) -> None:
