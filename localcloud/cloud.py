@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -106,9 +107,12 @@ class LocalCloud:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        """KEY=VALUE settings that point the functions (or a script) at this localcloud."""
+        """KEY=VALUE settings that point the functions (or a script) at this localcloud.
+
+        Includes `function_env` (it wins), so a script gets the same API_TOKEN the functions run with.
+        """
         secret_id, secret_key = credentials()
-        return {
+        env = {
             "TENCENTCLOUD_SECRETID": secret_id,
             "TENCENTCLOUD_SECRETKEY": secret_key,
             "TENCENTCLOUD_SESSIONTOKEN": SESSION_TOKEN,
@@ -125,6 +129,8 @@ class LocalCloud:
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }
+        env.update(self.function_env)  # e.g. API_TOKEN: a script calling the functions needs it too
+        return env
 
     @staticmethod
     def plan_from_env() -> dict[str, Any] | None:
@@ -167,7 +173,6 @@ class LocalCloud:
         self.port = self._servers["host"].port
         worker_env = dict(os.environ)
         worker_env.update(self.env())
-        worker_env.update(self.function_env)
         self.host = FunctionHost(
             self._functions if self._functions is not None else discover_functions(self.root),
             env=worker_env,
@@ -187,25 +192,28 @@ class LocalCloud:
         if not self._started:
             return
         self._started = False
-        host_server = self._servers.pop("host", None)
-        if host_server:
-            host_server.close()
+        self._close_servers()  # no new requests anywhere; then stop the workers, then save
         if self.host:
             self.host.close()
         try:
             self._save_state()
         finally:
-            self._close_servers()
             close = getattr(self.tcr, "close", None)
             if callable(close):
                 close()
 
     def _close_servers(self) -> None:
-        for server in list(self._servers.values()):
+        def close(server: Server) -> None:
             try:
                 server.close()
             except Exception as exc:  # keep closing the others
                 print(f"localcloud: closing port {server.port}: {exc!r}", file=sys.stderr)
+
+        threads = [threading.Thread(target=close, args=(s,), daemon=True) for s in self._servers.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
         self._servers.clear()
 
     def __enter__(self) -> LocalCloud:

@@ -292,13 +292,17 @@ class _LogSink:
     def __init__(self, stream: TextIO | None, keep: int = 2000) -> None:
         self.stream = stream
         self._lines: dict[str, collections.deque[str]] = collections.defaultdict(lambda: collections.deque(maxlen=keep))
-        self._lock = threading.Lock()
+        self._reported: collections.deque[str] = collections.deque(maxlen=256)
+        self._lock = threading.Condition()
 
     def pump(self, name: str, pid: int, pipe: Any) -> None:
         for raw in iter(pipe.readline, b""):
             line = raw.decode("utf-8", errors="replace").rstrip("\n")
             with self._lock:
                 self._lines[name].append(line)
+                if line.startswith("Report RequestId: "):
+                    self._reported.append(line.split()[2])
+                    self._lock.notify_all()
                 if self.stream is not None:
                     try:
                         self.stream.write(f"[scf:{name}:{pid}] {line}\n")
@@ -306,6 +310,11 @@ class _LogSink:
                     except (OSError, ValueError):
                         pass
         pipe.close()
+
+    def wait_reported(self, request_id: str, timeout: float) -> None:
+        """Wait until the invocation's closing Report line went through (its logs are then complete)."""
+        with self._lock:
+            self._lock.wait_for(lambda: request_id in self._reported, timeout=timeout)
 
     def lines(self, name: str) -> list[str]:
         with self._lock:
@@ -497,6 +506,7 @@ class FunctionHost:
             )
         self._release(pool, worker)
         duration_ms = (time.monotonic() - started) * 1000.0
+        self._log.wait_reported(request_id, timeout=2.0)
         if reply.get("ok"):
             return InvocationResult(
                 request_id, name, True, reply.get("result"), None, 200, duration_ms, worker.pid, cold
