@@ -1,18 +1,55 @@
-"""SCF entry point of the audit function: parse, call `shared`, shape the reply (no rules here)."""
+"""SCF entry point of the audit (timer trigger): reconcile, archive, check, report, notify."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from shared import http
+from shared import log
+from shared.errors import ApiError
 
-router = http.Router()
+_STORE: Any = None
 
 
-@router.route("GET", "/healthz")
-def healthz(request: http.Request) -> http.Response:
-    return http.Response(200, {"ok": True})
+def _store() -> Any:
+    global _STORE  # noqa: PLW0603 - one log store per warm container, on purpose
+    if _STORE is None:
+        from shared.logstore import LogStore
+
+        _STORE = LogStore.from_env()
+    return _STORE
 
 
 def main_handler(event: Any, context: Any) -> dict:
-    return http.not_implemented(event, context, "audit")
+    started = time.monotonic()
+    from shared import audit, notify
+    from shared.config import Config
+    from shared.tcr import Deadline, default_adapter
+
+    config = Config()
+    deadline = Deadline.from_context(context, started, default_limit_s=900.0, margin_s=5.0)
+    tcr = default_adapter()
+    tcr.set_deadline(deadline)
+    try:
+        summary = audit.run(
+            event if isinstance(event, dict) else {},
+            tcr=tcr,
+            store=_store(),
+            notifier=notify.Notifier.from_config(config),
+            config=config,
+            deadline=deadline,
+        )
+    except ApiError as exc:
+        # Bad options or configuration: a retry would fail the same way, so fail loudly once.
+        log.event("audit.failed", level="error", code=exc.code, message=exc.message)
+        if exc.status >= 500:
+            raise
+        return {"error": {"code": exc.code, "message": exc.message}}
+    log.event(
+        "audit.done",
+        runId=summary["runId"],
+        instances=len(summary["instances"]),
+        complete=summary["complete"],
+        notifications=summary["notifications"],
+    )
+    return summary

@@ -1,0 +1,451 @@
+"""Audit (DESIGN.md §6): resolve pending replications, archive TCR's log, find drift, report, notify.
+
+Idempotent, because SCF retries timer invocations: the run id derives from the timer event, record
+keys are deterministic, notification ids are stable, and what was already announced (late
+records, partly replicated events) is kept in a small per-instance state object. Pending
+records come from list pages only; resolved ones leave the inbox in batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from shared import log, notify, regions, rules, schemas
+from shared import policy as policy_mod
+from shared import records as rl
+from shared.config import Config
+from shared.errors import ApiError
+
+DEPLOYING_GRACE = timedelta(minutes=30)
+CLOCK_SKEW = timedelta(seconds=2)
+MAX_LOG_PAGES = 50
+LOG_PAGE = 20
+LATE_MEMORY = 20000
+
+
+@dataclass
+class Options:
+    instances: list[str] | None = None
+    sla_seconds: int = 900
+    notify: bool = True
+
+
+def parse_options(message: Any, default_sla: int) -> Options:
+    """The timer trigger's `Message` (argument): empty, or JSON options validated by `timer.options`."""
+    if message is None or (isinstance(message, str) and not message.strip()):
+        return Options(sla_seconds=default_sla)
+    try:
+        data = json.loads(message) if isinstance(message, str) else message
+    except ValueError:
+        raise ApiError(
+            "InvalidRequest", "Message: must be empty or a JSON object of audit options (rule: type)"
+        ) from None
+    schemas.validate("timer.options", data, where="Message")
+    return Options(
+        instances=data.get("instances"),
+        sla_seconds=int(data.get("slaSeconds", default_sla)),
+        notify=bool(data.get("notify", True)),
+    )
+
+
+def run_id_of(event: Mapping[str, Any], now: datetime) -> str:
+    """The same timer event (an SCF retry) gives the same run id, so the retry overwrites its report."""
+    basis = f"{event.get('TriggerName', '')}|{event.get('Time') or now.strftime('%Y-%m-%dT%H:%M')}"
+    stamp = now.strftime("%Y%m%dT%H%M")
+    if event.get("Time"):
+        try:
+            stamp = rl.parse_time(event["Time"]).strftime("%Y%m%dT%H%M%S")
+        except ValueError:
+            pass
+    return f"{stamp}-{hashlib.sha256(basis.encode()).hexdigest()[:10]}"
+
+
+# -- matching a pending record against what TCR says ---------------------------------------------------
+
+
+def _parse(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return rl.parse_time(value)
+    except ValueError:
+        return None
+
+
+def _ref(text: str) -> tuple[str, set[str]]:
+    """`ns/repo:[tag1,tag2]` (TCR's replication log Source) -> (`ns/repo`, {tags})."""
+    name, sep, rest = text.partition(":[")
+    if not sep:
+        name, _, tag = text.rpartition(":")
+        return (name or text), ({tag} if tag else set())
+    return name, {t.strip() for t in rest.rstrip("]").split(",") if t.strip()}
+
+
+@dataclass
+class ReplicaView:
+    replica_id: str
+    region: str
+    region_id: int | None
+    status: str
+    created_at: str | None
+    sync_status: str | None = None
+    last_sync: datetime | None = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: int) -> tuple[str, datetime | None, str]:
+    """(status, replicatedAt, reason) for one pending record: replicated, failed, late or pending."""
+    pushed = rl.parse_time(record.pushedAt)
+    if replica is None:
+        return "failed", None, "the replica no longer exists"
+    name = f"{record.namespace}/{record.repository}"
+    for entry in sorted(replica.logs, key=lambda e: str(e.get("startTime") or "")):
+        source, tags = _ref(str(entry.get("source") or entry.get("destination") or ""))
+        if source != name or (record.tag and tags and record.tag not in tags):
+            continue
+        started = _parse(entry.get("startTime"))
+        if started is None or started + CLOCK_SKEW < pushed:
+            continue
+        state = str(entry.get("status") or "")
+        if state.lower() in ("succeed", "success", "succeeded"):
+            return "replicated", _parse(entry.get("endTime")) or started, "TCR replication log"
+        if state.lower() in ("failed", "fail", "error"):
+            return "failed", None, f"TCR replication log reports {state} for {entry.get('source')}"
+    if (
+        replica.sync_status
+        and replica.sync_status.lower() == "succeed"
+        and replica.last_sync is not None
+        and replica.last_sync >= pushed
+        and not any(_ref(str(e.get("source") or ""))[0] == name for e in replica.logs)
+    ):
+        return "replicated", replica.last_sync, "replica sync time"
+    if (now - pushed).total_seconds() > sla:
+        return "late", None, f"not replicated within {sla} s"
+    return "pending", None, ""
+
+
+# -- one instance ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class InstanceAudit:
+    registry_id: str
+    report: dict[str, Any]
+    notifications: list[notify.Notification]
+
+
+class Auditor:
+    def __init__(self, tcr: Any, store: Any, config: Config, *, now: datetime, deadline: Any) -> None:
+        self.tcr = tcr
+        self.store = store
+        self.config = config
+        self.now = now
+        self.deadline = deadline
+        self.policy = policy_mod.parse(config.policy)
+
+    def _replicas(self, inst: Mapping[str, Any]) -> list[ReplicaView]:
+        registry_id = str(inst["registryId"])
+        views = []
+        for rep in self.tcr.list_replicas(registry_id, region=inst.get("region")):
+            view = ReplicaView(
+                replica_id=str(rep.get("replicaRegistryId")),
+                region=str(rep.get("region") or ""),
+                region_id=rep.get("regionId"),
+                status=str(rep.get("status") or ""),
+                created_at=rep.get("createdAt"),
+            )
+            if not view.region and view.region_id is not None:
+                found = regions.find(int(view.region_id))
+                view.region = found.name if found else str(view.region_id)
+            views.append(view)
+        return views
+
+    def _sync(self, inst: Mapping[str, Any], view: ReplicaView, oldest_pending: datetime | None) -> int:
+        """Sync status and TCR's log, newest first, until entries predate what is pending; archive new entries."""
+        registry_id = str(inst["registryId"])
+        raw: list[dict[str, Any]] = []
+        previous: list[dict[str, Any]] | None = None
+        for page in range(MAX_LOG_PAGES):
+            status = self.tcr.sync_status(
+                registry_id,
+                view.replica_id,
+                view.region_id,
+                show_log=True,
+                page=page,
+                limit=LOG_PAGE,
+                region=inst.get("region"),
+            )
+            if page == 0:
+                view.sync_status = status.get("status")
+                view.last_sync = _parse(status.get("replicationTime"))
+            logs = status.get("logs") or []
+            if page == 1 and previous is not None and logs == previous:
+                previous = logs
+                continue  # page numbers may start at 0 or 1: the same page twice
+            raw.extend(logs)
+            previous = logs
+            if len(logs) < LOG_PAGE:
+                break
+            starts = [_parse(e.get("startTime")) for e in logs]
+            if oldest_pending is None or all(s is not None and s + CLOCK_SKEW < oldest_pending for s in starts):
+                break
+            if self.deadline.remaining() < 30:
+                break
+        view.logs = raw
+        archived = [
+            {
+                "ResourceType": e.get("resourceType"),
+                "Source": e.get("source"),
+                "Destination": e.get("destination"),
+                "Status": e.get("status"),
+                "StartTime": e.get("startTime"),
+                "EndTime": e.get("endTime"),
+            }
+            for e in raw
+            if e.get("endTime")  # finished entries only: an in-progress one changes later
+        ]
+        return self.store.archive_tcr_log(registry_id, view.replica_id, view.region, archived) if archived else 0
+
+    def _health(self, inst: Mapping[str, Any], views: Iterable[ReplicaView]) -> list[dict[str, Any]]:
+        problems = []
+        for v in views:
+            created = _parse(v.created_at)
+            if v.status == "Running":
+                continue
+            if v.status == "Deploying" and (created is None or self.now - created < DEPLOYING_GRACE):
+                continue
+            problems.append({"replicaRegistryId": v.replica_id, "region": v.region, "status": v.status})
+        return problems
+
+    def audit(self, inst: Mapping[str, Any], options: Options) -> InstanceAudit:
+        registry_id = str(inst["registryId"])
+        primary = regions.find(str(inst.get("region") or ""))
+        views = self._replicas(inst)
+        by_id = {v.replica_id: v for v in views}
+        inbox = self.store.list_inbox(registry_id)
+        pending = [r for item in inbox for r in item.records if r.status == "pending"]
+        oldest = min((rl.parse_time(r.pushedAt) for r in pending), default=None)
+        archived = sum(self._sync(inst, v, oldest) for v in views)
+
+        state = self.store.get_state(registry_id) if pending else {}
+        late_seen = set(state.get("late", []))
+        partial: dict[str, dict[str, Any]] = dict(state.get("partial", {}))
+        resolved: list[rl.Record] = []
+        late_new: list[rl.Record] = []
+        counts = {"replicated": 0, "failed": 0, "late": 0, "pending": 0}
+        notes: list[notify.Notification] = []
+        for record in pending:
+            status, at, reason = decide(record, by_id.get(record.replicaRegistryId), self.now, options.sla_seconds)
+            if status in ("replicated", "failed"):
+                lag = round((at - rl.parse_time(record.pushedAt)).total_seconds(), 3) if at else None
+                resolved.append(
+                    record.with_status(status, updated_at=self.now, replicated_at=at, lag_seconds=lag, source="audit")
+                )
+                counts[status] += 1
+                if status == "failed":
+                    notes.append(
+                        notify.failed(
+                            registry_id,
+                            f"{record.namespace}/{record.repository}",
+                            record.tag,
+                            record.digest,
+                            record.pushedAt,
+                            record.replicaRegistryId,
+                            record.replicaRegion,
+                            reason,
+                        )
+                    )
+                continue
+            counts[status] += 1
+            if status == "late":
+                rid = f"{record.eventId}:{record.replicaRegistryId}"
+                if rid not in late_seen:
+                    late_seen.add(rid)
+                    late_new.append(record)
+                    waited = round((self.now - rl.parse_time(record.pushedAt)).total_seconds(), 1)
+                    notes.append(
+                        notify.late(
+                            registry_id,
+                            f"{record.namespace}/{record.repository}",
+                            record.tag,
+                            record.digest,
+                            record.pushedAt,
+                            record.replicaRegistryId,
+                            record.replicaRegion,
+                            options.sla_seconds,
+                            waited,
+                        )
+                    )
+        # "replicated everywhere": an event whose last pending replica resolved now, none failed
+        done_ids = {r.record_id for r in resolved}
+        by_event: dict[str, list[rl.Record]] = {}
+        for r in pending:
+            by_event.setdefault(r.eventId, []).append(r)
+        resolved_by_id = {r.record_id: r for r in resolved}
+        for event_id, recs in by_event.items():
+            now_done = [resolved_by_id[r.record_id] for r in recs if r.record_id in done_ids]
+            if not now_done:
+                continue
+            earlier = partial.get(event_id, {})
+            if len(now_done) < len(recs):
+                earlier.update({r.replicaRegistryId: _brief(r) for r in now_done})
+                partial[event_id] = earlier
+                continue
+            partial.pop(event_id, None)
+            everything = list(earlier.values()) + [_brief(r) for r in now_done]
+            if all(e["status"] == "replicated" for e in everything):
+                first = now_done[0]
+                notes.append(
+                    notify.replicated(
+                        registry_id,
+                        f"{first.namespace}/{first.repository}",
+                        first.tag,
+                        first.digest,
+                        first.pushedAt,
+                        everything,
+                        primary_region=first.primaryRegion,
+                    )
+                )
+        result = self.store.resolve(registry_id, resolved, inbox) if resolved else None
+        if pending or state:
+            still = {f"{r.eventId}:{r.replicaRegistryId}" for r in pending if r.record_id not in done_ids}
+            new_state = {"late": sorted(late_seen & still)[-LATE_MEMORY:], "partial": partial}
+            if new_state != {"late": state.get("late", []), "partial": state.get("partial", {})}:
+                self.store.put_state(registry_id, new_state)
+
+        findings: list[dict[str, Any]] = []
+        if primary is not None:
+            drift = rules.audit_violations(primary, [rules.Replica(v.replica_id, v.region) for v in views], self.policy)
+            findings.extend({"kind": "policy_violation", **v.to_dict()} for v in drift)
+            if drift:
+                notes.append(
+                    notify.policy_violation(
+                        registry_id,
+                        [v.to_dict() for v in drift],
+                        period=self.now.strftime("%Y-%m-%d"),
+                        primary_region=primary.name,
+                    )
+                )
+        for p in self._health(inst, views):
+            findings.append({"kind": "replica_unhealthy", **p})
+            notes.append(
+                notify.replica_unhealthy(
+                    registry_id, p["replicaRegistryId"], p["region"], p["status"], period=self.now.strftime("%Y-%m-%d")
+                )
+            )
+        report = {
+            "registryId": registry_id,
+            "primaryRegion": inst.get("region"),
+            "replicas": [
+                {
+                    "replicaRegistryId": v.replica_id,
+                    "region": v.region,
+                    "status": v.status,
+                    "replicationStatus": v.sync_status,
+                    "lastSyncAt": rl.iso_utc(v.last_sync) if v.last_sync else None,
+                }
+                for v in views
+            ],
+            "pendingBefore": len(pending),
+            "resolved": {"replicated": counts["replicated"], "failed": counts["failed"]},
+            "stillPending": counts["pending"] + counts["late"],
+            "late": counts["late"],
+            "newlyLate": len(late_new),
+            "tcrLogEntriesArchived": archived,
+            "segmentsWritten": len(result.segments_written) if result else 0,
+            "findings": findings,
+        }
+        return InstanceAudit(registry_id, report, notes)
+
+
+def _brief(r: rl.Record) -> dict[str, Any]:
+    return {
+        "replicaRegistryId": r.replicaRegistryId,
+        "region": r.replicaRegion,
+        "replicatedAt": r.replicatedAt,
+        "lagSeconds": r.lagSeconds,
+        "status": r.status,
+    }
+
+
+def run(
+    event: Mapping[str, Any],
+    *,
+    tcr: Any,
+    store: Any,
+    notifier: Any,
+    config: Config,
+    deadline: Any,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One audit run over the selected (or every premium) instance; returns the run summary."""
+    now = now or datetime.now(timezone.utc)
+    schemas.validate("timer.event", event, where="event")
+    options = parse_options(event.get("Message"), config.sla_seconds)
+    run_id = run_id_of(event, now)
+    auditor = Auditor(tcr, store, config, now=now, deadline=deadline)
+    if options.instances:
+        instances = tcr.describe_instances(options.instances)
+        missing = sorted(set(options.instances) - {i["registryId"] for i in instances})
+    else:
+        instances = [i for i in tcr.describe_instances() if str(i.get("registryType")).lower() == "premium"]
+        missing = []
+    summary: dict[str, Any] = {
+        "runId": run_id,
+        "startedAt": rl.iso_utc(now),
+        "instances": [],
+        "missingInstances": missing,
+        "errors": [],
+        "complete": True,
+    }
+    notes: list[notify.Notification] = []
+    for inst in sorted(instances, key=lambda i: str(i["registryId"])):
+        registry_id = str(inst["registryId"])
+        if deadline.remaining() < 20:
+            summary["complete"] = False
+            summary["errors"].append(
+                {"registryId": registry_id, "code": "Deferred", "message": "no time left; next run"}
+            )
+            continue
+        try:
+            result = auditor.audit(inst, options)
+        except ApiError as exc:
+            log.event("audit.instance-failed", level="error", registryId=registry_id, code=exc.code)
+            summary["errors"].append({"registryId": registry_id, "code": exc.code, "message": exc.message})
+            summary["complete"] = False
+            continue
+        report = {"runId": run_id, "generatedAt": rl.iso_utc(now), **result.report}
+        key = rl.report_key(registry_id, now.strftime("%Y-%m-%d"), run_id)
+        store.put_json(key, report)
+        notes.extend(result.notifications)
+        summary["instances"].append({"registryId": registry_id, "report": key, **_headline(result.report)})
+    deliveries = notifier.send_all(notes, deadline) if options.notify else []
+    summary["notifications"] = {
+        "kinds": _count(n.kind for n in notes),
+        **notify.summarize(deliveries),
+    }
+    summary["finishedAt"] = rl.iso_utc(datetime.now(timezone.utc))
+    store.put_json(rl.LATEST_REPORT_KEY, summary)
+    summary["latestReport"] = rl.LATEST_REPORT_KEY
+    return summary
+
+
+def _headline(report: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "pendingBefore": report["pendingBefore"],
+        "resolved": report["resolved"],
+        "stillPending": report["stillPending"],
+        "findings": len(report["findings"]),
+    }
+
+
+def _count(kinds: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for kind in kinds:
+        out[kind] = out.get(kind, 0) + 1
+    return out

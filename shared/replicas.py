@@ -1,0 +1,205 @@
+"""The replica API's domain: every operation checks the region rules before any write to TCR.
+
+Handlers call these with validated input; results are plain dicts shaped for the JSON answers
+of DESIGN.md §3. TCR's own refusals arrive as the same `ApiError` codes (see `shared.tcr`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from shared import policy as policy_mod
+from shared import regions, rules
+from shared.config import Config
+from shared.errors import ApiError
+from shared.regions import Region
+
+
+def _replica_view(rep: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "replicaRegistryId": rep.get("replicaRegistryId"),
+        "region": rep.get("region"),
+        "regionId": rep.get("regionId"),
+        "status": rep.get("status"),
+        "createdAt": rep.get("createdAt"),
+    }
+
+
+def _as_rule_instance(inst: Mapping[str, Any]) -> rules.Instance:
+    return rules.Instance(
+        registry_id=str(inst.get("registryId")),
+        region=str(inst.get("region") or ""),
+        registry_type=str(inst.get("registryType") or ""),
+        status=str(inst.get("status") or ""),
+    )
+
+
+def _as_rule_replica(rep: Mapping[str, Any]) -> rules.Replica:
+    region = rep.get("region")
+    if not region and rep.get("regionId") is not None:
+        found = regions.find(int(rep["regionId"]))
+        region = found.name if found else str(rep["regionId"])
+    return rules.Replica(str(rep.get("replicaRegistryId")), str(region or ""))
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    text = value.strip().replace(" ", "T")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class ReplicaService:
+    """Replica operations over a TCR adapter and (for logs and pending counts) the COS log store."""
+
+    def __init__(self, tcr: Any, config: Config | None = None, store_factory: Any = None) -> None:
+        self.tcr = tcr
+        self.config = config or Config()
+        self._store_factory = store_factory
+
+    def _policy(self) -> policy_mod.Policy | None:
+        return policy_mod.parse(self.config.policy)
+
+    def _store(self) -> Any:
+        if self._store_factory is None:
+            from shared.logstore import LogStore
+
+            return LogStore.from_env()
+        return self._store_factory()
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def regions_for(self, primary: str) -> dict[str, Any]:
+        region = regions.find(primary)
+        if region is None:
+            raise ApiError(
+                "UnknownRegion",
+                f"unknown region {primary!r}; use a region name such as 'ap-guangzhou' or a TCR region id",
+            )
+        return {"primary": region.name, "regions": rules.eligibility(region, self._policy())}
+
+    def instance(self, registry_id: str) -> dict[str, Any]:
+        return self.tcr.get_instance(registry_id)
+
+    def list(self, registry_id: str) -> dict[str, Any]:
+        inst = self.instance(registry_id)
+        reps = self.tcr.list_replicas(registry_id, region=inst.get("region"))
+        return {
+            "registryId": registry_id,
+            "region": inst.get("region"),
+            "replicas": [_replica_view(r) for r in reps],
+        }
+
+    def _find_replica(self, registry_id: str, replica_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        inst = self.instance(registry_id)
+        for rep in self.tcr.list_replicas(registry_id, region=inst.get("region")):
+            if rep.get("replicaRegistryId") == replica_id:
+                return inst, rep
+        raise ApiError(
+            "ReplicaNotFound",
+            f"instance {registry_id} has no replica {replica_id}; list them with GET /instances/{registry_id}/replicas",
+        )
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def plan_create(self, registry_id: str, region_ref: str | int) -> tuple[rules.Plan, dict[str, Any]]:
+        """The rules, run before any write: the plan to execute, or the ApiError that refuses it."""
+        policy = self._policy()
+        try:
+            inst: dict[str, Any] | None = self.instance(registry_id)
+        except ApiError as exc:
+            if exc.code != "InstanceNotFound":
+                raise
+            inst = None
+        existing = self.tcr.list_replicas(registry_id, region=inst.get("region")) if inst else []
+        plan = rules.check_create(
+            registry_id,
+            _as_rule_instance(inst) if inst else None,
+            region_ref,
+            [_as_rule_replica(r) for r in existing],
+            policy,
+        )
+        assert inst is not None
+        return plan, inst
+
+    def create(self, registry_id: str, region_ref: str | int, *, sync_tag: bool, dry_run: bool) -> dict[str, Any]:
+        plan, inst = self.plan_create(registry_id, region_ref)
+        if dry_run:
+            return {"plan": {**plan.to_dict(), "syncTag": sync_tag}, "allowed": True}
+        created = self.tcr.create_replica(
+            registry_id,
+            plan.replica_region.region_id,
+            plan.replica_region.name,
+            sync_tag,
+            region=inst.get("region"),
+        )
+        view = _replica_view(created)
+        view["region"] = view["region"] or plan.replica_region.name
+        view["regionId"] = view["regionId"] or plan.replica_region.region_id
+        view["registryId"] = registry_id
+        return {"replica": view}
+
+    def delete(self, registry_id: str, replica_id: str) -> dict[str, Any]:
+        inst, rep = self._find_replica(registry_id, replica_id)
+        region_id = rep.get("regionId")
+        if region_id is None:
+            found: Region | None = regions.find(str(rep.get("region") or ""))
+            region_id = found.region_id if found else None
+        if region_id is None:
+            raise ApiError("UpstreamError", f"TCR reported replica {replica_id} without a region id; retry later")
+        self.tcr.delete_replica(registry_id, replica_id, int(region_id), region=inst.get("region"))
+        return {"deleted": {**_replica_view(rep), "registryId": registry_id}}
+
+    def delete_instance(self, registry_id: str) -> dict[str, Any]:
+        inst = self.instance(registry_id)
+        reps = self.tcr.list_replicas(registry_id, region=inst.get("region"))
+        rules.check_delete_instance(registry_id, [_as_rule_replica(r) for r in reps])
+        self.tcr.delete_instance(registry_id, region=inst.get("region"))
+        return {"deleted": {"registryId": registry_id, "region": inst.get("region")}}
+
+    # -- sync ---------------------------------------------------------------------------------------
+
+    def sync_status(self, registry_id: str, replica_id: str, *, now: datetime | None = None) -> dict[str, Any]:
+        inst, rep = self._find_replica(registry_id, replica_id)
+        status = self.tcr.sync_status(registry_id, replica_id, rep.get("regionId"), region=inst.get("region"))
+        now = now or datetime.now(timezone.utc)
+        pending = [r for r in self._store().list_pending(registry_id) if r.replicaRegistryId == replica_id]
+        oldest = min((t for t in (_parse_time(r.pushedAt) for r in pending) if t), default=None)
+        lag = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+        return {
+            "registryId": registry_id,
+            "replicaRegistryId": replica_id,
+            "region": rep.get("region"),
+            "replicaStatus": rep.get("status"),
+            "status": status.get("status"),
+            "lastSyncAt": status.get("replicationTime"),
+            "lagSeconds": round(lag, 3),
+            "pending": len(pending),
+        }
+
+    def logs(self, registry_id: str, query: Mapping[str, str]) -> dict[str, Any]:
+        replica = query.get("replica")
+        if replica and not replica.startswith("tcr-"):
+            region = regions.find(replica)
+            if region is None:
+                raise ApiError("UnknownRegion", f"query.replica: unknown region {replica!r}")
+            replica = region.name
+        page = self._store().query(
+            registry_id,
+            replica=replica,
+            since=query.get("since"),
+            until=query.get("until"),
+            status=query.get("status"),
+            repository=query.get("repository"),
+            limit=int(query.get("limit") or 100),
+            cursor=query.get("cursor"),
+        )
+        return page.to_body()

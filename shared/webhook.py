@@ -1,0 +1,321 @@
+"""Push webhook domain (DESIGN.md §5): from a registry notification to durable pending records.
+
+Accepts TCR trigger payloads (`pushImage`), Harbor 2 (`PUSH_ARTIFACT`) and distribution
+notification envelopes. Each pushed digest becomes ONE COS object holding a pending record per
+replica, written before the 202 (one remote call per push). The instance and its replicas are
+cached per warm container, so the TCR API is asked at most once per cache period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared import log, schemas
+from shared.config import Config
+from shared.errors import ApiError, ConfigError
+
+PUSH_TYPES = {"pushImage", "PUSH_ARTIFACT"}
+DELETE_TYPES = {"deleteImage", "DELETE_ARTIFACT"}
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.",
+    "application/vnd.oci.image.manifest.",
+    "application/vnd.oci.image.index.",
+)
+DEFAULT_CACHE_SECONDS = 60
+SIGNATURE_HEADER = "x-signature"
+
+
+@dataclass(frozen=True)
+class Push:
+    """One image event, whatever the sender's format."""
+
+    event_type: str  # pushImage or deleteImage
+    namespace: str
+    repository: str
+    tag: str
+    digest: str
+    occurred_at: datetime
+    operator: str
+    host: str
+
+
+# -- authentication ---------------------------------------------------------------------------------
+
+
+def authenticate(headers: Mapping[str, str], body: str, config: Config) -> None:
+    """Static secret header (what TCR triggers can send) or an HMAC-SHA256 body signature."""
+    auth = config.webhook_auth
+    sent = headers.get(auth.header.lower())
+    if sent is not None and hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), auth.token.encode("utf-8")):
+        return
+    signature = headers.get(SIGNATURE_HEADER)
+    if signature and auth.hmac_secret:
+        want = (
+            "sha256="
+            + hmac.new(auth.hmac_secret.encode(), body.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        )
+        if hmac.compare_digest(signature.strip().encode("utf-8", "surrogatepass"), want.encode()):
+            return
+    raise ApiError(
+        "Unauthorized",
+        f"missing or wrong webhook credentials: send the configured secret in the {auth.header} header "
+        "(or an X-Signature: sha256=<HMAC of the body>)",
+    )
+
+
+# -- payload parsing ----------------------------------------------------------------------------------
+
+
+def _from_unix(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=timezone.utc)
+
+
+def _from_iso(value: str) -> datetime:
+    text = value.strip().replace("Z", "+00:00")
+    if "." in text:  # distribution sends nanoseconds; fromisoformat on 3.10 takes at most microseconds
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _host(url: str) -> str:
+    if not url:
+        return ""
+    parts = urlsplit(url if "://" in url else "//" + url)
+    return (parts.hostname or "").lower()
+
+
+def _registry_event(data: Mapping[str, Any], now: datetime) -> tuple[list[Push], str | None]:
+    schemas.validate("webhook.registryEvent", data)
+    kind = data["type"]
+    if kind in PUSH_TYPES:
+        event_type = "pushImage"
+    elif kind in DELETE_TYPES:
+        event_type = "deleteImage"
+    else:
+        return [], f"event type {kind!r} is not tracked (only pushes and deletes)"
+    event_data = data["event_data"]
+    repo = event_data.get("repository") or {}
+    resources = event_data.get("resources") or []
+    if not resources:
+        return [], "the event lists no resources"
+    occurred = _from_unix(data["occur_at"]) if "occur_at" in data else now
+    namespace = repo.get("namespace") or ""
+    name = repo.get("name") or ""
+    full = repo.get("repo_full_name") or ""
+    if (not namespace or not name) and "/" in full:
+        namespace, _, name = full.partition("/")
+    pushes = []
+    for res in resources:
+        digest = res.get("digest") or ""
+        if not digest:
+            continue
+        tag = res.get("tag") or ""
+        url = res.get("resource_url") or ""
+        if not namespace or not name:
+            # resource_url = <host>/<namespace>/<repo>:<tag> (or @<digest>)
+            path = url.split("/", 1)[1] if "/" in url else ""
+            path = path.split("@", 1)[0].rsplit(":", 1)[0] if path else ""
+            namespace, _, name = path.partition("/")
+        pushes.append(
+            Push(event_type, namespace, name, tag, digest, occurred, str(data.get("operator", "")), _host(url))
+        )
+    if not pushes:
+        return [], "no resource carries a digest"
+    return pushes, None
+
+
+def _distribution_envelope(data: Mapping[str, Any], now: datetime) -> tuple[list[Push], str | None]:
+    schemas.validate("webhook.distributionEnvelope", data)
+    pushes = []
+    for event in data["events"]:
+        target = event.get("target") or {}
+        action = event.get("action")
+        media = target.get("mediaType") or ""
+        if action not in ("push", "delete") or not target.get("digest"):
+            continue
+        if action == "push" and not media.startswith(MANIFEST_TYPES):
+            continue  # blob pushes are noise
+        full = target.get("repository") or ""
+        namespace, _, name = full.partition("/")
+        try:
+            occurred = _from_iso(event["timestamp"]) if event.get("timestamp") else now
+        except ValueError:
+            raise ApiError(
+                "InvalidRequest", "body.events[].timestamp: must be an RFC 3339 time (rule: format)"
+            ) from None
+        host = (event.get("request") or {}).get("host") or _host(target.get("url") or "")
+        pushes.append(
+            Push(
+                "pushImage" if action == "push" else "deleteImage",
+                namespace,
+                name,
+                target.get("tag") or "",
+                target["digest"],
+                occurred,
+                str((event.get("actor") or {}).get("name") or ""),
+                _host(host),
+            )
+        )
+    if not pushes:
+        return [], "the envelope holds no manifest push or delete"
+    return pushes, None
+
+
+def parse(body: Any, now: datetime) -> tuple[list[Push], str | None]:
+    """The image events in a notification, or a reason to ignore it."""
+    if not isinstance(body, Mapping):
+        raise ApiError("InvalidRequest", "body: must be a JSON object (rule: type)")
+    if "events" in body and "type" not in body:
+        return _distribution_envelope(body, now)
+    return _registry_event(body, now)
+
+
+# -- instance and replicas, cached per warm container ---------------------------------------------------
+
+
+@dataclass
+class Target:
+    registry_id: str
+    region: str
+    replicas: list[tuple[str, str]]  # (replicaRegistryId, region)
+    expires: float
+
+
+class ReplicaCache:
+    """Instance → replicas, and domain → instance, kept for `ttl` seconds in this warm container."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._targets: dict[str, Target] = {}
+        self._domains: dict[str, tuple[str | None, float]] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._targets.clear()
+            self._domains.clear()
+
+    def registry_for_domain(self, host: str, tcr: Any, ttl: float) -> str | None:
+        now = self._clock()
+        with self._lock:
+            hit = self._domains.get(host)
+        if hit and hit[1] > now:
+            return hit[0]
+        inst = tcr.find_instance_by_domain(host)
+        registry_id = inst.get("registryId") if inst else None
+        with self._lock:
+            self._domains[host] = (registry_id, now + ttl)
+        return registry_id
+
+    def target(self, registry_id: str, tcr: Any, ttl: float) -> Target:
+        now = self._clock()
+        with self._lock:
+            hit = self._targets.get(registry_id)
+        if hit and hit.expires > now:
+            return hit
+        inst = tcr.get_instance(registry_id)
+        reps = tcr.list_replicas(registry_id, region=inst.get("region"))
+        target = Target(
+            registry_id,
+            str(inst.get("region") or ""),
+            [(str(r["replicaRegistryId"]), str(r.get("region") or "")) for r in reps if r.get("replicaRegistryId")],
+            now + ttl,
+        )
+        with self._lock:
+            self._targets[registry_id] = target
+        return target
+
+
+CACHE = ReplicaCache()
+
+
+def cache_seconds(config: Config) -> float:
+    raw = config.raw("REPLICA_CACHE_SECONDS")
+    if raw is None:
+        return DEFAULT_CACHE_SECONDS
+    if not raw.isdigit():
+        raise ConfigError("REPLICA_CACHE_SECONDS", f"must be a whole number of seconds (got {raw!r})")
+    return float(raw)
+
+
+# -- the whole step -------------------------------------------------------------------------------------
+
+
+def record(
+    body: Any,
+    *,
+    registry_id: str | None,
+    tcr: Any,
+    store: Any,
+    config: Config,
+    now: datetime | None = None,
+    cache: ReplicaCache = CACHE,
+) -> dict[str, Any]:
+    """Write the pending (or delete) records of one notification; the reply body of the 202."""
+    from shared import records as rl
+
+    now = now or datetime.now(timezone.utc)
+    pushes, ignored = parse(body, now)
+    if ignored:
+        return {"accepted": False, "ignored": ignored}
+    ttl = cache_seconds(config)
+    registry = registry_id
+    if registry is None:
+        hosts = {p.host for p in pushes if p.host}
+        for host in sorted(hosts):
+            registry = cache.registry_for_domain(host, tcr, ttl)
+            if registry:
+                break
+    if registry is None:
+        log.event("webhook.unresolved", level="warning", hosts=sorted({p.host for p in pushes}))
+        return {
+            "accepted": False,
+            "ignored": "the instance could not be identified from the resource URL; add ?registryId=<id> to the "
+            "trigger address",
+        }
+    try:
+        target = cache.target(registry, tcr, ttl)
+    except ApiError as exc:
+        if exc.code != "InstanceNotFound":
+            raise
+        log.event("webhook.unknown-instance", level="warning", registryId=registry)
+        return {"accepted": False, "ignored": f"instance {registry} was not found in this account"}
+    if not target.replicas:
+        return {"accepted": True, "registryId": registry, "records": 0, "eventIds": [], "note": "no replicas to track"}
+    event_ids: list[str] = []
+    written = 0
+    for push in pushes:
+        deleted = push.event_type == "deleteImage"
+        recs = rl.event_records(
+            registry_id=registry,
+            primary_region=target.region,
+            namespace=push.namespace,
+            repository=push.repository,
+            tag=push.tag,
+            digest=push.digest,
+            pushed_at=push.occurred_at,
+            operator=push.operator,
+            replicas=target.replicas,
+            now=now,
+            event_type=push.event_type,
+            status="deleted" if deleted else "pending",
+        )
+        if deleted:
+            store.write_segments(recs)
+        else:
+            store.put_event(recs)
+        written += len(recs)
+        event_ids.append(recs[0].eventId)
+    return {"accepted": True, "registryId": registry, "records": written, "eventIds": event_ids}
