@@ -682,7 +682,36 @@ class TcrAdapter:
         try:
             return self._retry(attempt, retryable, None)
         except TcrCallError as err:
-            raise map_error(err) from None
+            primary = region or self._region_of.get(registry_id)
+            raise self._refine_region_error(err, primary, region_id, region_name) from None
+
+    @staticmethod
+    def _refine_region_error(
+        err: TcrCallError, primary: str | None, region_id: int | None, region_name: str | None
+    ) -> TcrApiError:
+        """Name the rule TCR applied when both regions are known: SameRegion or CrossBorder."""
+        mapped = map_error(err)
+        if err.code not in REGION_CODES and err.code != "InvalidParameter":
+            return mapped
+        from shared import regions
+
+        source = regions.find(primary) if primary else None
+        target = regions.find(region_name) if region_name else None
+        if target is None and region_id is not None:
+            target = regions.find(int(region_id))
+        if source is None or target is None:
+            return mapped
+        ref = f"(TCR {err.action} {err.code}" + (f", RequestId {err.request_id})" if err.request_id else ")")
+        if source.name == target.name:
+            text = f"a replica must be in another region than its primary ({source.name}) {ref}"
+            return TcrApiError("SameRegion", text, tcr_code=err.code, request_id=err.request_id, action=err.action)
+        if source.mainland != target.mainland and target.tcr_served:
+            text = (
+                f"replication between {source.name} ({source.area}) and {target.name} ({target.area}) is "
+                f"cross-border and not supported; use a separate instance with cross-instance synchronisation {ref}"
+            )
+            return TcrApiError("CrossBorder", text, tcr_code=err.code, request_id=err.request_id, action=err.action)
+        return mapped
 
     def delete_replica(self, registry_id: str, replica_id: str, region_id: int, *, region: str | None = None) -> None:
         """Delete a replica; a retry that finds it gone counts as done."""
@@ -753,10 +782,12 @@ class TcrAdapter:
             region=self._region(region, registry_id),
             not_found="ReplicaNotFound",
         )
+        raw_log = resp.get("ReplicationLog")
         return {
             "status": resp.get("ReplicationStatus"),
             "replicationTime": _time(resp.get("ReplicationTime")),
-            "logs": replication_log_entries(resp.get("ReplicationLog")),
+            "logs": replication_log_entries(raw_log),
+            "logShape": "array" if isinstance(raw_log, list) else "object" if isinstance(raw_log, Mapping) else None,
             "requestId": resp.get("RequestId"),
         }
 
@@ -770,23 +801,36 @@ class TcrAdapter:
         max_pages: int = 500,
         region: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Every replication log entry TCR still holds for the replica (all pages, in TCR's order).
+        """Every replication log entry TCR still holds for the replica (all pages, newest first as TCR lists).
 
         The log's `Offset` is a page number; whether the first page is 0 or 1 is not documented
-        consistently, so paging starts at 0 and a page identical to the one before (0 == 1) is skipped.
+        consistently, so paging starts at 0 and a page 1 identical to page 0 is skipped. When TCR answers
+        with the documented single-object shape, a page shows one entry only: paging continues with
+        Limit 1 so that no entry is missed.
         """
         limit = max(1, min(20, int(limit)))
         out: list[dict[str, Any]] = []
         previous: list[dict[str, Any]] | None = None
-        for page_no in range(max_pages):
-            logs = self.sync_status(
+        page_no = 0
+        for _ in range(max_pages):
+            status = self.sync_status(
                 registry_id, replica_id, region_id, show_log=True, page=page_no, limit=limit, region=region
-            )["logs"]
-            if not (page_no == 1 and previous and logs == previous):
-                out.extend(logs)
+            )
+            logs = status["logs"]
+            if status["logShape"] == "object" and limit > 1:
+                # One entry per answer whatever the Limit: restart with pages of one entry.
+                limit, out, previous, page_no = 1, [], None, 0
+                continue
+            if page_no == 1 and previous is not None and logs == previous:
+                page_no += 1  # the server treats pages 0 and 1 alike
+                continue
+            if previous is not None and logs and logs == previous:
+                break  # the server ignores paging: nothing new will come
+            out.extend(logs)
             if len(logs) < limit:
                 break
             previous = logs
+            page_no += 1
         return out
 
     # -- regions, namespaces, images, triggers ---------------------------------------------------
