@@ -1,0 +1,854 @@
+"""Contract tests of localcloud's TCR API emulator, driven through the real tencentcloud-sdk-python-tcr client.
+
+Every expectation here is written from the TCR documentation (shared/reference/*), not from the emulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from tencentcloud.common import credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.tcr.v20190924 import models, tcr_client
+
+from localcloud.faults import Faults
+from localcloud.httpd import Request, Response, Server
+from localcloud.tcr import AdminError, TcrService
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+
+SID = "AKIDLOCALCLOUD0000000000000000000000"
+SKEY = "localcloudSecretKey00000000000000"
+READY_S = 0.2
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 10.0) -> Any:
+    """Poll until check() is truthy (bounded), return its value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Clock:
+    """A server clock the test moves forward (starts at the real time so SDK signatures stay valid)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+class Router:
+    """The handler of the module's one server: it passes each request to the current test's TcrService."""
+
+    def __init__(self) -> None:
+        self.svc: TcrService | None = None
+        self.port = 0
+
+    def handle(self, req: Request) -> Response:
+        assert self.svc is not None
+        return self.svc.handle(req)
+
+
+class Cloud:
+    """A fresh TcrService per test, served by the module's server (or its own one when no router is given)."""
+
+    def __init__(
+        self, router: Router | None = None, *, now: Callable[[], float] = time.time, ready_s: float = READY_S
+    ) -> None:
+        self.faults = Faults({"replication": {"lagMs": [5, 20]}})
+        self.svc = TcrService(keys={SID: SKEY}, faults=self.faults, replica_ready_after_s=ready_s, now=now)
+        self.server: Server | None = None
+        if router is None:
+            self.server = Server(self.svc.handle, 0).start()
+            port = self.server.port
+        else:
+            router.svc = self.svc
+            port = router.port
+        self.endpoint = f"127.0.0.1:{port}"
+
+    def client(self, region: str = "ap-guangzhou", key: str = SKEY, sid: str = SID) -> tcr_client.TcrClient:
+        profile = ClientProfile(httpProfile=HttpProfile(endpoint=self.endpoint, protocol="http", reqTimeout=5))
+        return tcr_client.TcrClient(credential.Credential(sid, key), region, profile)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.svc.close()
+
+
+@pytest.fixture(scope="module")
+def router() -> Iterator[Router]:
+    r = Router()
+    server = Server(r.handle, 0).start()
+    r.port = server.port
+    try:
+        yield r
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def cloud(router: Router) -> Iterator[Cloud]:
+    c = Cloud(router)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clocked_cloud(router: Router, clock: Clock) -> Iterator[Cloud]:
+    c = Cloud(router, now=clock)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+class Receiver:
+    """A tiny webhook target: stdlib http.server on a free port, recording every POST."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.calls: list[tuple[str, dict[str, str], bytes]] = []
+        lock = threading.Lock()
+        calls = self.calls
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    calls.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def sdk_error(fn: Callable[[], Any]) -> str:
+    with pytest.raises(TencentCloudSDKException) as info:
+        fn()
+    return str(info.value.get_code())
+
+
+def create_instance(client: tcr_client.TcrClient, name: str, rtype: str = "premium") -> str:
+    req = models.CreateInstanceRequest()
+    req.RegistryName = name
+    req.RegistryType = rtype
+    resp = client.CreateInstance(req)
+    assert resp.RequestId
+    return resp.RegistryId
+
+
+def create_replica(client: tcr_client.TcrClient, registry_id: str, **kw: Any) -> str:
+    req = models.CreateReplicationInstanceRequest()
+    req.RegistryId = registry_id
+    for k, v in kw.items():
+        setattr(req, k, v)
+    return client.CreateReplicationInstance(req).ReplicationRegistryId
+
+
+def describe_replicas(client: tcr_client.TcrClient, registry_id: str) -> models.DescribeReplicationInstancesResponse:
+    req = models.DescribeReplicationInstancesRequest()
+    req.RegistryId = registry_id
+    return client.DescribeReplicationInstances(req)
+
+
+def sync_status(
+    client: tcr_client.TcrClient, registry_id: str, replica_id: str, **kw: Any
+) -> models.DescribeReplicationInstanceSyncStatusResponse:
+    req = models.DescribeReplicationInstanceSyncStatusRequest()
+    req.RegistryId = registry_id
+    req.ReplicationRegistryId = replica_id
+    for k, v in kw.items():
+        setattr(req, k, v)
+    return client.DescribeReplicationInstanceSyncStatus(req)
+
+
+def self_signed_post(endpoint: str, action: str, body: dict[str, Any], ts: int, key: str = SKEY) -> dict[str, Any]:
+    """TC3-HMAC-SHA256 signed here from the documented algorithm, so the timestamp can be anything."""
+    payload = json.dumps(body)
+    ct = "application/json"
+    canonical = f"POST\n/\n\ncontent-type:{ct}\nhost:{endpoint}\n\ncontent-type;host\n" + (
+        hashlib.sha256(payload.encode()).hexdigest()
+    )
+    date = datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
+    to_sign = f"TC3-HMAC-SHA256\n{ts}\n{date}/tcr/tc3_request\n" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def h(k: bytes, m: str) -> bytes:
+        return hmac.new(k, m.encode(), hashlib.sha256).digest()
+
+    k = h(h(h(("TC3" + key).encode(), date), "tcr"), "tc3_request")
+    sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": ct,
+        "Host": endpoint,
+        "X-TC-Action": action,
+        "X-TC-Version": "2019-09-24",
+        "X-TC-Region": "ap-guangzhou",
+        "X-TC-Timestamp": str(ts),
+        "Authorization": f"TC3-HMAC-SHA256 Credential={SID}/{date}/tcr/tc3_request, "
+        f"SignedHeaders=content-type;host, Signature={sig}",
+    }
+    req = urllib.request.Request(f"http://{endpoint}/", data=payload.encode(), headers=headers, method="POST")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=5) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "application/json"
+        return json.loads(resp.read())
+
+
+# ---------------------------------------------------------------- signing and envelopes
+
+
+def test_signed_sdk_call_succeeds_and_envelope_is_exact(cloud: Cloud) -> None:
+    resp = cloud.client().call_json("DescribeRegions", {})
+    assert set(resp) == {"Response"}
+    assert isinstance(resp["Response"]["RequestId"], str) and resp["Response"]["RequestId"]
+
+
+def test_wrong_secret_key_is_signature_failure(cloud: Cloud) -> None:
+    client = cloud.client(key="notTheRightKey0000000000000000000")
+    assert sdk_error(lambda: client.DescribeRegions(models.DescribeRegionsRequest())) == "AuthFailure.SignatureFailure"
+
+
+def test_unknown_secret_id_is_secret_id_not_found(cloud: Cloud) -> None:
+    client = cloud.client(sid="AKIDUNKNOWN000000000000000000000000")
+    assert sdk_error(lambda: client.DescribeRegions(models.DescribeRegionsRequest())) == "AuthFailure.SecretIdNotFound"
+
+
+def test_stale_timestamp_is_signature_expire(cloud: Cloud) -> None:
+    now = int(time.time())
+    fresh = self_signed_post(cloud.endpoint, "DescribeRegions", {}, now)
+    assert "Error" not in fresh["Response"]  # the hand-made signature is right ...
+    stale = self_signed_post(cloud.endpoint, "DescribeRegions", {}, now - 400)
+    assert stale["Response"]["Error"]["Code"] == "AuthFailure.SignatureExpire"  # ... so only the clock is wrong
+    future = self_signed_post(cloud.endpoint, "DescribeRegions", {}, now + 400)
+    assert future["Response"]["Error"]["Code"] == "AuthFailure.SignatureExpire"
+    wrong = self_signed_post(cloud.endpoint, "DescribeRegions", {}, now, key="x" * 32)
+    assert wrong["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
+
+
+def test_skewed_server_clock_refuses_sdk_request(clock: Clock, clocked_cloud: Cloud) -> None:
+    clock.offset = 3600.0
+    client = clocked_cloud.client()
+    assert sdk_error(lambda: client.DescribeRegions(models.DescribeRegionsRequest())) == "AuthFailure.SignatureExpire"
+
+
+def test_unknown_action_missing_and_wrong_parameters(cloud: Cloud) -> None:
+    client = cloud.client()
+    assert sdk_error(lambda: client.call_json("CreateRocket", {})) == "InvalidAction"
+    assert sdk_error(lambda: client.call_json("DescribeReplicationInstances", {})) == "MissingParameter"
+    assert sdk_error(lambda: client.call_json("DescribeReplicationInstances", {"RegistryId": 5})) == "InvalidParameter"
+    assert sdk_error(lambda: client.call_json("DescribeInstances", {"AllRegion": "yes"})) == "InvalidParameter"
+    assert sdk_error(lambda: client.call_json("DescribeReplicationInstances", {"RegistryId": "tcr-nope0000"})) == (
+        "ResourceNotFound"
+    )
+
+
+# ---------------------------------------------------------------- regions and instances
+
+
+def test_describe_regions_lists_tcr_regions_with_numeric_ids(cloud: Cloud) -> None:
+    resp = cloud.client().DescribeRegions(models.DescribeRegionsRequest())
+    by_name = {r.RegionName: r for r in resp.Regions}
+    assert resp.TotalCount == len(resp.Regions) == 19
+    assert by_name["ap-guangzhou"].RegionId == 1
+    assert by_name["ap-shanghai"].RegionId == 4
+    assert by_name["ap-hongkong"].RegionId == 5
+    assert by_name["ap-beijing"].RegionId == 8
+    assert by_name["sa-saopaulo"].RegionId == 74
+    assert "ap-taipei" not in by_name and "na-toronto" not in by_name
+    for r in resp.Regions:
+        assert None not in (r.Alias, r.Status, r.Remark, r.CreatedAt, r.UpdatedAt, r.Id)
+
+
+def test_create_and_describe_instance(cloud: Cloud) -> None:
+    gz = cloud.client("ap-guangzhou")
+    sh = cloud.client("ap-shanghai")
+    rid = create_instance(gz, "acme-gz")
+    other = create_instance(sh, "acme-sh", "standard")
+    assert re.fullmatch(r"tcr-[a-z0-9]{8}", rid)
+
+    req = models.DescribeInstancesRequest()
+    req.Registryids = [rid]
+    resp = gz.DescribeInstances(req)
+    assert resp.TotalCount == 1
+    reg = resp.Registries[0]
+    assert (reg.RegistryId, reg.RegistryName, reg.RegistryType) == (rid, "acme-gz", "premium")
+    assert reg.Status == "Running"
+    assert reg.PublicDomain == "acme-gz.tencentcloudcr.com"
+    assert (reg.RegionName, reg.RegionId) == ("ap-guangzhou", 1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", reg.CreatedAt)
+    for field in ("EnableAnonymous", "TokenValidTime", "InternalEndpoint", "PayMod", "DeletionProtection"):
+        assert getattr(reg, field) is not None, field
+
+    # Without AllRegion only the request's region; with it, every region.
+    assert [r.RegistryId for r in gz.DescribeInstances(models.DescribeInstancesRequest()).Registries] == [rid]
+    req = models.DescribeInstancesRequest()
+    req.AllRegion = True
+    assert {r.RegistryId for r in gz.DescribeInstances(req).Registries} == {rid, other}
+
+    # Filters and paging.
+    req = models.DescribeInstancesRequest()
+    req.AllRegion = True
+    flt = models.Filter()
+    flt.Name = "RegistryName"
+    flt.Values = ["acme-sh", "nothing"]
+    req.Filters = [flt]
+    resp = gz.DescribeInstances(req)
+    assert [r.RegistryId for r in resp.Registries] == [other]
+    req = models.DescribeInstancesRequest()
+    req.AllRegion = True
+    req.Offset, req.Limit = 1, 1
+    resp = gz.DescribeInstances(req)
+    assert resp.TotalCount == 2 and len(resp.Registries) == 1
+    assert resp.Registries[0].RegistryId == other
+
+    assert sdk_error(lambda: create_instance(gz, "acme-gz")) == "InvalidParameter.ErrorNameExists"
+    assert sdk_error(lambda: create_instance(gz, "Bad_Name")) == "InvalidParameter.ErrorRegistryName"
+    assert sdk_error(lambda: create_instance(gz, "acme-x", "gold")) == "InvalidParameter"
+    assert sdk_error(lambda: create_instance(cloud.client("ap-taipei"), "acme-tw")) == (
+        "InvalidParameter.UnsupportedRegion"
+    )
+
+    delete = models.DeleteInstanceRequest()
+    delete.RegistryId = other
+    assert sh.DeleteInstance(delete).RequestId
+    req = models.DescribeInstancesRequest()
+    req.AllRegion = True
+    assert gz.DescribeInstances(req).TotalCount == 1
+
+
+# ---------------------------------------------------------------- replication instances
+
+
+def test_replica_lifecycle_deploying_then_running(clock: Clock, clocked_cloud: Cloud) -> None:
+    client = clocked_cloud.client()
+    rid = create_instance(client, "life-gz")
+    rep = create_replica(client, rid, ReplicationRegionName="ap-shanghai")
+    assert re.fullmatch(rf"{rid}-4-[a-z0-9]{{6}}", rep)
+
+    listed = describe_replicas(client, rid)
+    assert listed.TotalCount == 1
+    r = listed.ReplicationRegistries[0]
+    assert (r.RegistryId, r.ReplicationRegistryId, r.ReplicationRegionId, r.ReplicationRegionName) == (
+        rid,
+        rep,
+        4,
+        "ap-shanghai",
+    )
+    assert r.Status == "Deploying"
+    assert r.CreatedAt
+
+    tasks_req = models.DescribeReplicationInstanceCreateTasksRequest()
+    tasks_req.ReplicationRegistryId = rep
+    tasks_req.ReplicationRegionId = 4
+    tasks = client.DescribeReplicationInstanceCreateTasks(tasks_req)
+    assert tasks.Status == "RUNNING"
+
+    clock.offset += READY_S + 0.1
+    assert describe_replicas(client, rid).ReplicationRegistries[0].Status == "Running"
+    tasks = client.DescribeReplicationInstanceCreateTasks(tasks_req)
+    assert tasks.Status == "SUCCESS"
+    assert len(tasks.TaskDetail) >= 1
+    for t in tasks.TaskDetail:
+        assert t.TaskStatus == "SUCCESS"
+        assert None not in (t.TaskName, t.TaskUUID, t.CreatedTime, t.FinishedTime)
+
+
+def test_delete_instance_refused_while_replicas_exist(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "del-gz")
+    rep = create_replica(client, rid, ReplicationRegionId=8)
+    delete = models.DeleteInstanceRequest()
+    delete.RegistryId = rid
+    assert sdk_error(lambda: client.DeleteInstance(delete)) == "FailedOperation.PreconditionFailed"
+
+    drop = models.DeleteReplicationInstanceRequest()
+    drop.RegistryId = rid
+    drop.ReplicationRegistryId = rep
+    assert sdk_error(lambda: client.DeleteReplicationInstance(drop)) == "MissingParameter"  # region id required
+    drop.ReplicationRegionId = 8
+    assert client.DeleteReplicationInstance(drop).RequestId
+    assert describe_replicas(client, rid).TotalCount == 0
+    assert client.DeleteInstance(delete).RequestId
+    req = models.DescribeInstancesRequest()
+    req.Registryids = [rid]
+    assert client.DescribeInstances(req).TotalCount == 0
+
+
+@pytest.mark.parametrize(
+    ("primary_region", "rtype", "params", "code"),
+    [
+        ("ap-guangzhou", "standard", {"ReplicationRegionName": "ap-shanghai"}, "UnsupportedOperation"),
+        ("ap-guangzhou", "premium", {"ReplicationRegionName": "ap-guangzhou"}, "InvalidParameter"),
+        ("ap-guangzhou", "premium", {"ReplicationRegionId": 1}, "InvalidParameter"),
+        (
+            "ap-guangzhou",
+            "premium",
+            {"ReplicationRegionName": "ap-hongkong"},
+            "FailedOperation.ValidateSupportedRegionFail",
+        ),
+        ("ap-hongkong", "premium", {"ReplicationRegionId": 4}, "FailedOperation.ValidateSupportedRegionFail"),
+        (
+            "ap-singapore",
+            "premium",
+            {"ReplicationRegionName": "ap-beijing"},
+            "FailedOperation.ValidateSupportedRegionFail",
+        ),
+        ("ap-hongkong", "premium", {"ReplicationRegionId": 39}, "InvalidParameter.UnsupportedRegion"),
+        ("ap-guangzhou", "premium", {"ReplicationRegionName": "ap-tianjin"}, "InvalidParameter.UnsupportedRegion"),
+        ("ap-hongkong", "premium", {"ReplicationRegionName": "na-toronto"}, "InvalidParameter.UnsupportedRegion"),
+        (
+            "ap-guangzhou",
+            "premium",
+            {"ReplicationRegionId": 4, "ReplicationRegionName": "ap-beijing"},
+            "InvalidParameter",
+        ),
+        ("ap-guangzhou", "premium", {"ReplicationRegionId": 999}, "InvalidParameter"),
+        ("ap-guangzhou", "premium", {"ReplicationRegionName": "mars-north-1"}, "InvalidParameter"),
+        ("ap-guangzhou", "premium", {}, "MissingParameter"),
+    ],
+)
+def test_replica_rule_refusals(
+    cloud: Cloud, primary_region: str, rtype: str, params: dict[str, Any], code: str
+) -> None:
+    client = cloud.client(primary_region)
+    rid = create_instance(client, "rules-primary", rtype)
+    assert sdk_error(lambda: create_replica(client, rid, **params)) == code
+    assert describe_replicas(client, rid).TotalCount == 0
+
+
+def test_replica_allowed_cases_and_one_per_region(cloud: Cloud) -> None:
+    hk = cloud.client("ap-hongkong")
+    rid = create_instance(hk, "outside-hk")
+    sg = create_replica(hk, rid, ReplicationRegionId=9, ReplicationRegionName="ap-singapore")  # outside -> outside
+    assert sg.startswith(f"{rid}-9-")
+    assert sdk_error(lambda: create_replica(hk, rid, ReplicationRegionName="ap-singapore")) == (
+        "InvalidParameter.ReplicationExists"
+    )
+    assert sdk_error(lambda: create_replica(hk, "tcr-missing0", ReplicationRegionId=9)) == "ResourceNotFound"
+    gz = cloud.client("ap-guangzhou")
+    rid2 = create_instance(gz, "inside-gz")
+    assert create_replica(gz, rid2, ReplicationRegionName="ap-shanghai-fsi").startswith(f"{rid2}-7-")
+
+
+def test_concurrent_creates_in_one_region_make_one_replica(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "race-gz")
+    results: list[str] = []
+
+    def attempt() -> None:
+        try:
+            results.append(create_replica(cloud.client(), rid, ReplicationRegionName="ap-beijing"))
+        except TencentCloudSDKException as exc:
+            results.append(str(exc.get_code()))
+
+    threads = [threading.Thread(target=attempt) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sum(1 for r in results if r.startswith(rid)) == 1
+    assert results.count("InvalidParameter.ReplicationExists") == 9
+    assert describe_replicas(client, rid).TotalCount == 1
+
+
+def test_describe_replication_instances_paging_limits(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "page-gz")
+    for region in ("ap-shanghai", "ap-beijing", "ap-chengdu"):
+        create_replica(client, rid, ReplicationRegionName=region)
+    req = models.DescribeReplicationInstancesRequest()
+    req.RegistryId, req.Offset, req.Limit = rid, 1, 1
+    resp = client.DescribeReplicationInstances(req)
+    assert resp.TotalCount == 3 and len(resp.ReplicationRegistries) == 1
+    req.Limit = 101
+    assert sdk_error(lambda: client.DescribeReplicationInstances(req)) == "InvalidParameter"
+
+
+# ---------------------------------------------------------------- namespaces, repositories, images
+
+
+def test_namespace_repositories_and_images(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "images-gz")
+    ns = models.CreateNamespaceRequest()
+    ns.RegistryId, ns.NamespaceName, ns.IsPublic = rid, "team", True
+    assert client.CreateNamespace(ns).RequestId
+    assert sdk_error(lambda: client.CreateNamespace(ns)) == "InvalidParameter.ErrNamespaceExist"
+
+    d1 = "sha256:" + "a" * 64
+    assert (
+        cloud.svc.admin_push(
+            {"registryId": rid, "namespace": "team", "repository": "api", "tag": "v1", "digest": d1, "size": 123}
+        )["digest"]
+        == d1
+    )
+    d2 = cloud.svc.admin_push({"registryId": rid, "namespace": "team", "repository": "api", "tag": "v2"})["digest"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", d2) and d2 != d1
+    cloud.svc.admin_push({"registryId": rid, "namespace": "other", "repository": "tool", "tag": "latest"})
+
+    req = models.DescribeRepositoriesRequest()
+    req.RegistryId = rid
+    resp = client.DescribeRepositories(req)
+    assert resp.TotalCount == 2
+    assert {r.Name for r in resp.RepositoryList} == {"team/api", "other/tool"}
+    req.NamespaceName = "team"
+    resp = client.DescribeRepositories(req)
+    repo = resp.RepositoryList[0]
+    assert (resp.TotalCount, repo.Name, repo.Namespace, repo.Public) == (1, "team/api", "team", True)
+    assert repo.CreationTime.endswith("+0000 UTC") and repo.UpdateTime
+
+    img = models.DescribeImagesRequest()
+    img.RegistryId, img.NamespaceName, img.RepositoryName = rid, "team", "api"
+    resp = client.DescribeImages(img)
+    assert resp.TotalCount == 2
+    assert {(i.ImageVersion, i.Digest) for i in resp.ImageInfoList} == {("v1", d1), ("v2", d2)}
+    assert {i.ImageVersion: i.Size for i in resp.ImageInfoList}["v1"] == 123
+    for i in resp.ImageInfoList:
+        assert None not in (i.UpdateTime, i.Kind)
+    # Offset is a page number starting at 1.
+    img.Limit = 1
+    img.Offset = 1
+    first = client.DescribeImages(img).ImageInfoList
+    img.Offset = 2
+    second = client.DescribeImages(img).ImageInfoList
+    assert len(first) == len(second) == 1
+    assert {first[0].ImageVersion, second[0].ImageVersion} == {"v1", "v2"}
+    img.Offset, img.Limit, img.Digest = 1, 20, d1
+    assert [i.ImageVersion for i in client.DescribeImages(img).ImageInfoList] == ["v1"]
+    img.Digest, img.RepositoryName = None, "missing"
+    assert sdk_error(lambda: client.DescribeImages(img)) == "ResourceNotFound.ErrNoRepo"
+
+
+def test_admin_push_validates_input(cloud: Cloud) -> None:
+    rid = create_instance(cloud.client(), "admin-gz")
+    good = {"registryId": rid, "namespace": "ns1", "repository": "app", "tag": "v1"}
+    with pytest.raises(AdminError) as info:
+        cloud.svc.admin_push({**good, "registryId": "tcr-unknown1"})
+    assert info.value.status == 404
+    for bad in (
+        {k: v for k, v in good.items() if k != "tag"},
+        {**good, "digest": "md5:abc"},
+        {**good, "size": -1},
+        {**good, "repository": "Bad Repo"},
+        {**good, "extra": 1},
+    ):
+        with pytest.raises(AdminError) as info:
+            cloud.svc.admin_push(bad)
+        assert info.value.status == 400
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def make_trigger(name: str, address: str, condition: str = ".*", enabled: bool = True) -> models.WebhookTrigger:
+    trig = models.WebhookTrigger()
+    trig.Name = name
+    target = models.WebhookTarget()
+    target.Address = address
+    header = models.Header()
+    header.Key = "X-Hook-Token"
+    header.Values = ["s3cret"]
+    target.Headers = [header]
+    trig.Targets = [target]
+    trig.EventTypes = ["pushImage"]
+    trig.Condition = condition
+    trig.Enabled = enabled
+    return trig
+
+
+def add_trigger(client: tcr_client.TcrClient, rid: str, ns: str, trig: models.WebhookTrigger) -> models.WebhookTrigger:
+    req = models.CreateWebhookTriggerRequest()
+    req.RegistryId, req.Namespace, req.Trigger = rid, ns, trig
+    return client.CreateWebhookTrigger(req).Trigger
+
+
+def trigger_logs(client: tcr_client.TcrClient, rid: str, ns: str) -> list[models.WebhookTriggerLog]:
+    req = models.DescribeWebhookTriggerLogRequest()
+    req.RegistryId, req.Namespace = rid, ns
+    return client.DescribeWebhookTriggerLog(req).Logs
+
+
+def setup_hooked_instance(cloud: Cloud, receiver: Receiver, name: str) -> tuple[tcr_client.TcrClient, str]:
+    client = cloud.client()
+    rid = create_instance(client, name)
+    ns = models.CreateNamespaceRequest()
+    ns.RegistryId, ns.NamespaceName = rid, "app"
+    client.CreateNamespace(ns)
+    return client, rid
+
+
+def test_webhook_fires_with_trigger_headers_and_tcr_payload(cloud: Cloud, receiver: Receiver) -> None:
+    client, rid = setup_hooked_instance(cloud, receiver, "hooks-gz")
+    created = add_trigger(client, rid, "app", make_trigger("to-ci", receiver.url, condition="^app/web"))
+    assert created.Id and created.Name == "to-ci" and created.Enabled is True
+    assert created.Targets[0].Headers[0].Key == "X-Hook-Token"
+    add_trigger(client, rid, "app", make_trigger("off", receiver.url, enabled=False))
+    add_trigger(client, rid, "app", make_trigger("other-repo", receiver.url, condition="^app/db:"))
+    dup = make_trigger("to-ci", receiver.url)
+    assert sdk_error(lambda: add_trigger(client, rid, "app", dup)) == "InvalidParameter.ErrTriggerExist"
+    assert sdk_error(lambda: add_trigger(client, rid, "nope", make_trigger("x", receiver.url))) == (
+        "ResourceNotFound.ErrNoNamespace"
+    )
+
+    described = models.DescribeWebhookTriggerRequest()
+    described.RegistryId, described.Namespace = rid, "app"
+    resp = client.DescribeWebhookTrigger(described)
+    assert resp.TotalCount == 3
+    assert {t.Name for t in resp.Triggers} == {"to-ci", "off", "other-repo"}
+    assert all(t.NamespaceId is not None and t.Condition for t in resp.Triggers)
+
+    before = int(time.time())
+    digest = "sha256:" + "b" * 64
+    cloud.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "web", "tag": "v1", "digest": digest})
+    after = int(time.time()) + 1
+
+    logs = wait_for(
+        lambda: [log for log in trigger_logs(client, rid, "app") if log.Status == "finished"], "delivery logged"
+    )
+    assert len(receiver.calls) == 1  # the disabled and the non-matching triggers did not fire
+    path, headers, body = receiver.calls[0]
+    assert path == "/hook"
+    assert headers["x-hook-token"] == "s3cret"
+    assert headers["content-type"] == "application/json"
+    payload = json.loads(body)
+    assert list(payload) == ["type", "occur_at", "event_data", "operator"]
+    assert payload["type"] == "pushImage"
+    assert isinstance(payload["occur_at"], int) and before <= payload["occur_at"] <= after
+    assert isinstance(payload["operator"], str) and payload["operator"].isdigit()
+    assert payload["event_data"]["resources"] == [
+        {"digest": digest, "tag": "v1", "resource_url": "hooks-gz.tencentcloudcr.com/app/web:v1"}
+    ]
+    repo = payload["event_data"]["repository"]
+    assert set(repo) == {"date_created", "name", "namespace", "repo_full_name", "repo_type"}
+    assert (repo["name"], repo["namespace"], repo["repo_full_name"], repo["repo_type"]) == (
+        "web",
+        "app",
+        "app/web",
+        "private",
+    )
+    assert isinstance(repo["date_created"], int)
+
+    assert len(logs) == 1
+    log = logs[0]
+    assert (log.TriggerId, log.EventType, log.NotifyType) == (created.Id, "pushImage", "http")
+    assert json.loads(log.Detail) == payload
+    assert log.CreationTime and log.UpdateTime and log.Id is not None
+
+
+def test_webhook_failure_is_retried_and_logged_as_error(cloud: Cloud, receiver: Receiver) -> None:
+    client, rid = setup_hooked_instance(cloud, receiver, "fail-gz")
+    add_trigger(client, rid, "app", make_trigger("ci", receiver.url))
+    cloud.faults.set({"webhook": {"failRate": 1.0}})
+    cloud.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "web", "tag": "v1"})
+    wait_for(lambda: [x for x in trigger_logs(client, rid, "app") if x.Status == "error"], "error logged")
+    assert receiver.calls == []
+
+
+def test_webhook_target_answering_500_is_logged_as_error(cloud: Cloud) -> None:
+    bad = Receiver(status=500)
+    try:
+        client = cloud.client()
+        rid = create_instance(client, "five-gz")
+        cloud.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "seed", "tag": "v0"})
+        add_trigger(client, rid, "app", make_trigger("ci", bad.url))
+        cloud.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "web", "tag": "v1"})
+        wait_for(lambda: len(bad.calls) >= 3, "three attempts (one delivery, two retries)")
+        wait_for(lambda: [x for x in trigger_logs(client, rid, "app") if x.Status == "error"], "error logged")
+    finally:
+        bad.close()
+
+
+def test_webhook_redelivery_sends_the_same_payload_twice(cloud: Cloud, receiver: Receiver) -> None:
+    client, rid = setup_hooked_instance(cloud, receiver, "twice-gz")
+    add_trigger(client, rid, "app", make_trigger("ci", receiver.url))
+    cloud.faults.set({"webhook": {"redeliverRate": 1.0}})
+    cloud.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "web", "tag": "v1"})
+    wait_for(lambda: len(receiver.calls) >= 2, "two deliveries")
+    assert receiver.calls[0][2] == receiver.calls[1][2]
+
+
+# ---------------------------------------------------------------- replication
+
+
+def test_push_replicates_to_running_replica_and_shows_in_sync_status(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "sync-gz")
+    rep = create_replica(client, rid, ReplicationRegionName="ap-shanghai")
+    fresh = sync_status(client, rid, rep)
+    assert fresh.ReplicationStatus is not None and fresh.ReplicationTime is not None
+    assert fresh.ReplicationStatus != "Succeed"
+    wait_for(lambda: describe_replicas(client, rid).ReplicationRegistries[0].Status == "Running", "replica running")
+
+    cloud.svc.admin_push({"registryId": rid, "namespace": "team", "repository": "web", "tag": "1.0"})
+    status = wait_for(
+        lambda: (s := sync_status(client, rid, rep, ShowReplicationLog=True)).ReplicationStatus == "Succeed" and s,
+        "replication succeeded",
+    )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status.ReplicationTime)
+    log = status.ReplicationLog
+    assert (log.ResourceType, log.Source, log.Destination, log.Status) == (
+        "image",
+        "team/web:[1.0]",
+        "team/web:[1.0]",
+        "Succeed",
+    )
+    assert log.StartTime and log.EndTime
+    assert sync_status(client, rid, rep).ReplicationLog is None  # only with ShowReplicationLog
+
+    too_many = models.DescribeReplicationInstanceSyncStatusRequest()
+    too_many.RegistryId, too_many.ReplicationRegistryId, too_many.Limit = rid, rep, 21
+    assert sdk_error(lambda: client.DescribeReplicationInstanceSyncStatus(too_many)) == "InvalidParameter"
+
+
+def test_replication_failure_shows_failed(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "rfail-gz")
+    rep = create_replica(client, rid, ReplicationRegionName="ap-beijing")
+    cloud.faults.set({"replication": {"lagMs": [5, 10], "failRate": 1.0}})
+    cloud.svc.admin_push({"registryId": rid, "namespace": "team", "repository": "web", "tag": "1.0"})
+    status = wait_for(
+        lambda: (s := sync_status(client, rid, rep, ShowReplicationLog=True)).ReplicationStatus == "Failed" and s,
+        "replication failed",
+    )
+    assert status.ReplicationLog.Status == "Failed"
+
+
+def test_replication_log_shape_switch(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "shape-gz")
+    rep = create_replica(client, rid, ReplicationRegionName="ap-chengdu")
+    for tag in ("a", "b", "c"):
+        cloud.svc.admin_push({"registryId": rid, "namespace": "team", "repository": "web", "tag": tag})
+    params = {"RegistryId": rid, "ReplicationRegistryId": rep, "ShowReplicationLog": True, "Limit": 2}
+    wait_for(
+        lambda: (
+            client.call_json("DescribeReplicationInstanceSyncStatus", params)["Response"]["ReplicationStatus"]
+            == "Succeed"
+        ),
+        "replication done",
+    )
+    single = client.call_json("DescribeReplicationInstanceSyncStatus", params)["Response"]["ReplicationLog"]
+    assert isinstance(single, dict) and single["Source"].startswith("team/web:[")
+
+    monkeypatch.setenv("LOCALCLOUD_REPLICATION_LOG_SHAPE", "array")
+    page1 = client.call_json("DescribeReplicationInstanceSyncStatus", {**params, "Offset": 1})["Response"]
+    page2 = client.call_json("DescribeReplicationInstanceSyncStatus", {**params, "Offset": 2})["Response"]
+    assert isinstance(page1["ReplicationLog"], list) and len(page1["ReplicationLog"]) == 2
+    assert len(page2["ReplicationLog"]) == 1
+    sources = {e["Source"] for e in page1["ReplicationLog"] + page2["ReplicationLog"]}
+    assert sources == {"team/web:[a]", "team/web:[b]", "team/web:[c]"}
+    # The SDK model cannot take the array shape (documented SDK behaviour).
+    req = models.DescribeReplicationInstanceSyncStatusRequest()
+    req.RegistryId, req.ReplicationRegistryId, req.ShowReplicationLog = rid, rep, True
+    assert sdk_error(lambda: client.DescribeReplicationInstanceSyncStatus(req)) == "AttributeError"
+
+
+# ---------------------------------------------------------------- faults, stats, state
+
+
+def test_fault_error_rate_gives_configured_code(cloud: Cloud) -> None:
+    cloud.faults.set({"tcr": {"errorRate": 1.0, "codes": ["InternalError"], "actions": ["DescribeRegions"]}})
+    client = cloud.client()
+    assert sdk_error(lambda: client.DescribeRegions(models.DescribeRegionsRequest())) == "InternalError"
+    create_instance(client, "not-faulted")  # other actions are out of scope
+
+
+def test_fault_drop_gives_client_network_error(cloud: Cloud) -> None:
+    cloud.faults.set({"tcr": {"dropRate": 1.0}})
+    assert sdk_error(lambda: cloud.client().DescribeRegions(models.DescribeRegionsRequest())) == "ClientNetworkError"
+
+
+def test_fault_rate_limit(cloud: Cloud) -> None:
+    cloud.faults.set({"tcr": {"rateLimit": {"DescribeRegions": 1}}})
+    client = cloud.client()
+    outcomes = []
+    for _ in range(5):
+        try:
+            client.DescribeRegions(models.DescribeRegionsRequest())
+            outcomes.append("ok")
+        except TencentCloudSDKException as exc:
+            outcomes.append(str(exc.get_code()))
+    assert outcomes[0] == "ok"
+    assert "RequestLimitExceeded" in outcomes
+
+
+def test_stats_count_calls_per_action(cloud: Cloud) -> None:
+    client = cloud.client()
+    for _ in range(3):
+        client.DescribeRegions(models.DescribeRegionsRequest())
+    create_instance(client, "stats-gz")
+    stats = cloud.svc.stats()
+    assert stats["DescribeRegions"] == 3
+    assert stats["CreateInstance"] == 1
+
+
+def test_snapshot_restore_round_trip(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "state-gz")
+    rep = create_replica(client, rid, ReplicationRegionName="ap-shanghai")
+    cloud.svc.admin_push({"registryId": rid, "namespace": "team", "repository": "web", "tag": "v1"})
+    data = json.loads(json.dumps(cloud.svc.snapshot()))  # JSON-able
+
+    other = Cloud()
+    try:
+        other.svc.restore(data)
+        c2 = other.client()
+        req = models.DescribeInstancesRequest()
+        req.Registryids = [rid]
+        assert c2.DescribeInstances(req).Registries[0].RegistryName == "state-gz"
+        assert describe_replicas(c2, rid).ReplicationRegistries[0].ReplicationRegistryId == rep
+        wait_for(lambda: sync_status(c2, rid, rep).ReplicationStatus == "Succeed", "restored replication finishes")
+    finally:
+        other.close()
