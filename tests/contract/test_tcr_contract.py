@@ -852,3 +852,45 @@ def test_snapshot_restore_round_trip(cloud: Cloud) -> None:
         wait_for(lambda: sync_status(c2, rid, rep).ReplicationStatus == "Succeed", "restored replication finishes")
     finally:
         other.close()
+
+
+def test_replication_outcomes_are_deterministic_for_a_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALCLOUD_REPLICATION_LOG_SHAPE", "array")
+
+    def outcomes() -> list[tuple[str, str]]:
+        c = Cloud()
+        try:
+            client = c.client()
+            rid = create_instance(client, "seeded-gz")
+            reps = [create_replica(client, rid, ReplicationRegionName=r) for r in ("ap-shanghai", "ap-beijing")]
+            c.faults.set({"seed": 7, "replication": {"lagMs": [1, 5], "failRate": 0.5}})
+            for tag in ("t1", "t2", "t3", "t4", "t5", "t6"):
+                c.svc.admin_push({"registryId": rid, "namespace": "team", "repository": "web", "tag": tag})
+            out = []
+            for rep in reps:
+                params = {"RegistryId": rid, "ReplicationRegistryId": rep, "ShowReplicationLog": True, "Limit": 20}
+                os.environ["LOCALCLOUD_REPLICATION_LOG_SHAPE"] = "array"
+                try:
+                    logs = wait_for(
+                        lambda p=params: (
+                            (
+                                log := client.call_json("DescribeReplicationInstanceSyncStatus", p)["Response"][
+                                    "ReplicationLog"
+                                ]
+                            )
+                            and all(e["Status"] != "InProgress" for e in log)
+                            and log
+                        ),
+                        "replication settled",
+                    )
+                finally:
+                    os.environ.pop("LOCALCLOUD_REPLICATION_LOG_SHAPE", None)
+                out += sorted((e["Source"], e["Status"]) for e in logs)
+            return out
+        finally:
+            c.close()
+
+    first, second = outcomes(), outcomes()
+    assert first == second
+    assert len(first) == 12
+    assert {status for _, status in first} == {"Succeed", "Failed"}
