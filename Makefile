@@ -21,8 +21,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(PY) -m ruff check .
-	$(PY) -m vermin -q --no-tips --violations -t=3.10- --eval-annotations --backport typing_extensions $(DEPLOYED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/vermin -q --no-tips --violations -t=3.10- --eval-annotations --backport typing_extensions $(DEPLOYED)
 
 test: lint
 	$(PY) -m pytest -q
