@@ -57,6 +57,7 @@ class FunctionSpec:
     memory_mb: int = DEFAULT_MEMORY_MB
     http: bool = True  # exposed as a Function URL route /<name>/...
     init_timeout_s: float = DEFAULT_INIT_TIMEOUT_S
+    timer_name: str = "timer"  # TriggerName of its timer events (serverless.yml `events: - timer: parameters: name`)
     environment: dict[str, str] = field(default_factory=dict)  # the function's own configured variables
 
 
@@ -104,8 +105,8 @@ def _inputs_match(name: str, instance: str, inputs: dict[str, Any]) -> bool:
     return any(n == name or n.endswith(("-" + name, "_" + name)) or f"-{name}-" in n for n in names if n)
 
 
-def read_serverless_config(root: Path, names: list[str]) -> dict[str, dict[str, int]]:
-    """`{function: {"timeout": s, "memorySize": mb}}` found in serverless.yml files, best effort.
+def read_serverless_config(root: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """`{function: {"timeout": s, "memorySize": mb, "timerName": str}}` from serverless.yml files, best effort.
 
     Looks at `functions/<name>/serverless.yml` (Tencent's one-folder-per-function layout) and the root
     `serverless.yml` (any number of YAML documents; `component: scf` instances matched by their `src`
@@ -116,7 +117,7 @@ def read_serverless_config(root: Path, names: list[str]) -> dict[str, dict[str, 
         import yaml
     except ImportError:
         return {}
-    found: dict[str, dict[str, int]] = {}
+    found: dict[str, dict[str, Any]] = {}
 
     def take(name: str, inputs: Any) -> None:
         if not isinstance(inputs, dict):
@@ -125,6 +126,11 @@ def read_serverless_config(root: Path, names: list[str]) -> dict[str, dict[str, 
             value = _int_or_none(inputs.get(key))
             if value is not None:
                 found.setdefault(name, {}).setdefault(key, value)
+        for trigger in inputs.get("events") or []:
+            timer = trigger.get("timer") if isinstance(trigger, dict) else None
+            params = timer.get("parameters") if isinstance(timer, dict) else None
+            if isinstance(params, dict) and isinstance(params.get("name"), str):
+                found.setdefault(name, {}).setdefault("timerName", params["name"])
 
     def load(path: Path) -> list[Any]:
         try:
@@ -171,6 +177,7 @@ def discover_functions(root: Path) -> dict[str, FunctionSpec]:
             timeout_s=float(conf.get("timeout", DEFAULT_TIMEOUT_S[name])),
             memory_mb=int(conf.get("memorySize", DEFAULT_MEMORY_MB)),
             http=name in HTTP_FUNCTIONS,
+            timer_name=str(conf.get("timerName", "timer")),
         )
     return specs
 
@@ -530,8 +537,19 @@ class FunctionHost:
             cold,
         )
 
-    def invoke_timer(self, name: str, message: str | None = None, *, trigger_name: str = "timer") -> InvocationResult:
-        event = {"Type": "Timer", "TriggerName": trigger_name, "Time": _utc_now_iso(), "Message": message or ""}
+    def invoke_timer(
+        self, name: str, message: str | None = None, *, trigger_name: str | None = None
+    ) -> InvocationResult:
+        """Invoke `name` as its timer trigger does; TriggerName defaults to the function's configured timer name."""
+        spec = self.functions.get(name)
+        if spec is None:
+            raise KeyError(f"no function named {name!r}")
+        event = {
+            "Type": "Timer",
+            "TriggerName": trigger_name or spec.timer_name,
+            "Time": _utc_now_iso(),
+            "Message": message or "",
+        }
         return self.invoke(name, event, env={"TRIGGER_SRC": "timer"})
 
     # --- HTTP --------------------------------------------------------------------------------------
@@ -578,7 +596,7 @@ class FunctionHost:
         if name not in self.functions:
             return _json_response(404, {"errorType": "FunctionNotFound", "errorMessage": f"no function named {name!r}"})
         message: str | None = None
-        trigger = "timer"
+        trigger: str | None = None
         if req.body.strip():
             try:
                 body = json.loads(req.body)
@@ -588,7 +606,7 @@ class FunctionHost:
                 return _json_response(400, {"errorType": "InvalidRequest", "errorMessage": "body must be an object"})
             raw = body.get("message")
             message = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
-            trigger = str(body.get("triggerName") or trigger)
+            trigger = str(body["triggerName"]) if body.get("triggerName") else None
         result = self.invoke_timer(name, message, trigger_name=trigger)
         headers = {"X-Scf-Request-Id": result.request_id}
         if not result.ok:

@@ -91,7 +91,9 @@ def fn_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def host(fn_root: Path) -> Iterator[FunctionHost]:
     functions = {
         "echo": FunctionSpec("echo", fn_root / "functions" / "echo", timeout_s=5.0, memory_mb=256),
-        "tick": FunctionSpec("tick", fn_root / "functions" / "tick", timeout_s=0.5, http=False),
+        "tick": FunctionSpec(
+            "tick", fn_root / "functions" / "tick", timeout_s=0.5, http=False, timer_name="tick-timer"
+        ),
         "broken": FunctionSpec("broken", fn_root / "functions" / "broken", timeout_s=5.0),
     }
     env = dict(os.environ)
@@ -330,7 +332,8 @@ def test_timer_over_http(url: tuple[str, int]) -> None:
     assert (out["event"]["Type"], out["event"]["Message"]) == ("Timer", "m1")
     assert out["context"]["request_id"] == headers["x-scf-request-id"]
     status, _, body = _call(url, "POST", "/_localcloud/timer/tick")
-    assert (status, json.loads(body)["event"]["Message"]) == (200, "")
+    event = json.loads(body)["event"]
+    assert (status, event["Message"], event["TriggerName"]) == (200, "", "tick-timer")
     status, _, _ = _call(url, "POST", "/_localcloud/timer/nope")
     assert status == 404
 
@@ -358,6 +361,9 @@ def test_serverless_yml_sets_timeout_and_memory(tmp_path: Path) -> None:
             inputs:
               src: ./functions/webhook
               timeout: 7
+              events:
+                - timer:
+                    parameters: {name: every-minute, cronExpression: '0 * * * * * *', enable: true}
             ---
             component: scf
             name: audit
@@ -371,13 +377,14 @@ def test_serverless_yml_sets_timeout_and_memory(tmp_path: Path) -> None:
     )
     assert read_serverless_config(tmp_path, ["replicas", "webhook", "audit"]) == {
         "replicas": {"timeout": 12, "memorySize": 256},
-        "webhook": {"timeout": 7},
+        "webhook": {"timeout": 7, "timerName": "every-minute"},
         "audit": {"memorySize": 512},
     }
     specs = discover_functions(tmp_path)
     assert (specs["replicas"].timeout_s, specs["replicas"].memory_mb, specs["replicas"].http) == (12, 256, True)
     assert (specs["webhook"].timeout_s, specs["webhook"].memory_mb, specs["webhook"].http) == (7, 128, True)
     assert (specs["audit"].timeout_s, specs["audit"].memory_mb, specs["audit"].http) == (900, 512, False)
+    assert (specs["webhook"].timer_name, specs["audit"].timer_name) == ("every-minute", "timer")
 
 
 def test_defaults_without_serverless_yml(tmp_path: Path) -> None:
@@ -512,3 +519,20 @@ def test_state_file_saved_at_stop_and_loaded_at_start(fn_root: Path, tmp_path: P
     fresh = _StandIn("tcr")
     with LocalCloud(tcr=fresh, cos=_StandIn("cos"), **kwargs):
         assert fresh.pushed == [{"registryId": "tcr-9"}]
+
+
+# --- the session fixture: the real TCR and COS emulators behind the same composition -------------------------------
+
+
+def test_session_localcloud_composes_the_real_services(localcloud: LocalCloud, cloud_env: dict[str, str]) -> None:
+    status, stats = _cloud_call(localcloud, "GET", "/_localcloud/stats")
+    assert status == 200
+    assert set(stats) == {"tcr", "cos", "functions"}
+    assert set(stats["functions"]) == {"replicas", "webhook", "audit"}
+    _, plan = _cloud_call(localcloud, "GET", "/_localcloud/faults")
+    assert plan["replication"]["lagMs"] == [20, 100]
+    host, port = cloud_env["TCR_ENDPOINT"].split(":")
+    status, _, body = _call((host, int(port)), "POST", "/", body=b"{}", headers={"Content-Type": "application/json"})
+    assert "Error" in json.loads(body)["Response"]  # TCR's envelope: an unsigned call is refused, not crashed
+    assert cloud_env["REPLICAS_URL"] == f"{localcloud.host_url}/replicas"
+    assert cloud_env["API_TOKEN"]
