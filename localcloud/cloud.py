@@ -161,16 +161,21 @@ class LocalCloud:
 
             self.cos = CosService(keys=keys, faults=self.faults, buckets=(LOG_BUCKET,))
         self._load_state()
+        # Each server is started as soon as it is bound (closing a never-started Server would block),
+        # except the function host's, which needs the FunctionHost and the FunctionHost needs its port.
         try:
-            self._servers["tcr"] = Server(self.tcr.handle, self.tcr_port)
-            self._servers["cos"] = Server(self.cos.handle, self.cos_port)
-            self._servers["host"] = Server(self._handle, self.port)
+            self._servers["tcr"] = Server(self.tcr.handle, self.tcr_port).start()
+            self._servers["cos"] = Server(self.cos.handle, self.cos_port).start()
+            host_server = Server(self._handle, self.port)
         except OSError:
             self._close_servers()
+            close = getattr(self.tcr, "close", None)
+            if callable(close):
+                close()
             raise
         self.tcr_port = self._servers["tcr"].port
         self.cos_port = self._servers["cos"].port
-        self.port = self._servers["host"].port
+        self.port = host_server.port
         worker_env = dict(os.environ)
         worker_env.update(self.env())
         self.host = FunctionHost(
@@ -183,8 +188,7 @@ class LocalCloud:
             max_workers=self.max_workers,
             log_stream=self.log_stream,
         )
-        for server in self._servers.values():
-            server.start()
+        self._servers["host"] = host_server.start()
         self._started = True
         return self
 

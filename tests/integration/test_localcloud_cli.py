@@ -99,6 +99,17 @@ def test_bad_port_is_refused() -> None:
     assert "LOCALCLOUD_PORT" in result.stderr
 
 
+def test_up_exits_1_when_a_port_is_taken() -> None:
+    port = _free_base_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 2))
+        taken.listen()
+        result = _cli("up", env=_env(LOCALCLOUD_PORT=str(port)))
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr
+    assert "localcloud ready" not in result.stdout
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[str], int, str]]:
     root = tmp_path_factory.mktemp("cliroot")
