@@ -1,0 +1,1 @@
+"""Benchmarks and build tools (`make bench`, `make package`)."""
