@@ -444,6 +444,7 @@ class TcrAdapter:
         from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
         client = self._client(region)
+        self.credentials.get_credential_info()  # a missing credential is a ConfigError, not a remote call
         self._count(action)
         try:
             data = client.call_json(action, dict(params))

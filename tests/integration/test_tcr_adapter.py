@@ -171,6 +171,7 @@ def test_missing_credentials_are_a_config_error_not_a_call(env: dict[str, str]) 
     with pytest.raises(ConfigError) as info:
         tcr.describe_regions()
     assert info.value.variable == "TENCENTCLOUD_SECRETID"
+    assert tcr.calls == 0
 
 
 def test_rotated_credentials_are_used_by_the_same_client(env: dict[str, str], localcloud: Any) -> None:
