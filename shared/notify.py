@@ -15,8 +15,6 @@ import hmac
 import json
 import random
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -286,9 +284,15 @@ class _Permanent(Exception):
         self.status = status
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:  # never re-POST a signed body elsewhere
-        return None
+def _opener() -> Any:
+    """A urllib opener that never follows redirects (a signed body is never re-posted elsewhere)."""
+    import urllib.request  # lazily: only the audit sends notifications
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirect, urllib.request.ProxyHandler())
 
 
 @dataclass
@@ -329,10 +333,13 @@ class Notifier:
         if self.url is None:
             raise _Permanent("NOTIFY_URL is not set")
         timestamp = int(self.clock())
+        import urllib.error
+        import urllib.request
+
         request = urllib.request.Request(  # noqa: S310 - NOTIFY_URL is validated to be http(s)
             self.url, data=body, method="POST", headers=self.headers(notification, body, timestamp)
         )
-        opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler())
+        opener = _opener()
         self.calls += 1
         try:
             with opener.open(request, timeout=timeout) as response:
