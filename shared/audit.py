@@ -104,6 +104,7 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
     if replica is None:
         return "failed", None, "the replica no longer exists"
     name = f"{record.namespace}/{record.repository}"
+    mentioned = False
     for entry in sorted(replica.logs, key=lambda e: str(e.get("startTime") or "")):
         source, tags = _ref(str(entry.get("source") or entry.get("destination") or ""))
         if source != name or (record.tag and tags and record.tag not in tags):
@@ -111,17 +112,20 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
         started = _parse(entry.get("startTime"))
         if started is None or started + CLOCK_SKEW < pushed:
             continue
+        mentioned = True
         state = str(entry.get("status") or "")
         if state.lower() in ("succeed", "success", "succeeded"):
             return "replicated", _parse(entry.get("endTime")) or started, "TCR replication log"
         if state.lower() in ("failed", "fail", "error"):
             return "failed", None, f"TCR replication log reports {state} for {entry.get('source')}"
+    # TCR shows only a slice of its log (one entry when it answers the schema's single-object shape):
+    # when the image is not in view, a successful sync that completed after the push covers it.
     if (
-        replica.sync_status
+        not mentioned
+        and replica.sync_status
         and replica.sync_status.lower() == "succeed"
         and replica.last_sync is not None
         and replica.last_sync >= pushed
-        and not any(_ref(str(e.get("source") or ""))[0] == name for e in replica.logs)
     ):
         return "replicated", replica.last_sync, "replica sync time"
     if (now - pushed).total_seconds() > sla:
@@ -168,34 +172,39 @@ class Auditor:
     def _sync(self, inst: Mapping[str, Any], view: ReplicaView, oldest_pending: datetime | None) -> int:
         """Sync status and TCR's log, newest first, until entries predate what is pending; archive new entries."""
         registry_id = str(inst["registryId"])
-        raw: list[dict[str, Any]] = []
-        previous: list[dict[str, Any]] | None = None
-        for page in range(MAX_LOG_PAGES):
+
+        def fetch(page: int, limit: int) -> list[dict[str, Any]]:
             status = self.tcr.sync_status(
                 registry_id,
                 view.replica_id,
                 view.region_id,
                 show_log=True,
                 page=page,
-                limit=LOG_PAGE,
+                limit=limit,
                 region=inst.get("region"),
             )
-            if page == 0:
+            if view.sync_status is None:
                 view.sync_status = status.get("status")
                 view.last_sync = _parse(status.get("replicationTime"))
-            logs = status.get("logs") or []
-            if page == 1 and previous is not None and logs == previous:
-                previous = logs
-                continue  # page numbers may start at 0 or 1: the same page twice
-            raw.extend(logs)
-            previous = logs
-            if len(logs) < LOG_PAGE:
-                break
-            starts = [_parse(e.get("startTime")) for e in logs]
-            if oldest_pending is None or all(s is not None and s + CLOCK_SKEW < oldest_pending for s in starts):
-                break
-            if self.deadline.remaining() < 30:
-                break
+            return list(status.get("logs") or [])
+
+        first = fetch(0, LOG_PAGE)
+        raw = list(first)
+        # A one-entry answer may be the schema's single-object ReplicationLog: then walk one entry per
+        # page (page numbers start at 1). A full page means more pages (0 and 1 may be the same page).
+        limit, page = (1, 2) if len(first) == 1 else (LOG_PAGE, 1)
+        if oldest_pending is not None and (len(first) == 1 or len(first) == LOG_PAGE):
+            for _ in range(MAX_LOG_PAGES):
+                if self.deadline.remaining() < 30:
+                    break
+                logs = fetch(page, limit)
+                page += 1
+                if logs == first and page == 2:
+                    continue
+                raw.extend(logs)
+                starts = [_parse(e.get("startTime")) for e in logs]
+                if len(logs) < limit or all(s is not None and s + CLOCK_SKEW < oldest_pending for s in starts):
+                    break
         view.logs = raw
         archived = [
             {

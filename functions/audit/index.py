@@ -30,11 +30,13 @@ def main_handler(event: Any, context: Any) -> dict:
     deadline = Deadline.from_context(context, started, default_limit_s=900.0, margin_s=5.0)
     tcr = default_adapter()
     tcr.set_deadline(deadline)
+    store = _store()
+    store.deadline = deadline.expires_at
     try:
         summary = audit.run(
             event if isinstance(event, dict) else {},
             tcr=tcr,
-            store=_store(),
+            store=store,
             notifier=notify.Notifier.from_config(config),
             config=config,
             deadline=deadline,

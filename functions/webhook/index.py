@@ -9,34 +9,8 @@ from shared import http, schemas
 from shared.config import Config
 
 router = http.Router()
-
-
-@router.route("GET", "/healthz")
-def healthz(request: http.Request) -> http.Response:
-    return http.Response(200, {"ok": True})
-
-
-@router.route("POST", "/")
-def receive(request: http.Request) -> http.Response:
-    config = Config()
-    from shared import webhook
-
-    webhook.authenticate(request.headers, request.body, config)
-    schemas.validate("query.webhook", request.query, where="query")
-    body = request.json()
-    from shared.tcr import default_adapter
-
-    result = webhook.record(
-        body,
-        registry_id=request.query.get("registryId"),
-        tcr=default_adapter(),
-        store=_store(),
-        config=config,
-    )
-    return http.Response(202, result)
-
-
 _STORE: Any = None
+_INVOCATION: dict[str, Any] = {}
 
 
 def _store() -> Any:
@@ -49,12 +23,29 @@ def _store() -> Any:
     return _STORE
 
 
+@router.route("GET", "/healthz")
+def healthz(request: http.Request) -> http.Response:
+    return http.Response(200, {"ok": True})
+
+
+@router.route("POST", "/")
+def receive(request: http.Request) -> http.Response:
+    config = Config()
+    from shared import webhook
+    from shared.tcr import Deadline, default_adapter
+
+    webhook.authenticate(request.headers, request.body, config)
+    schemas.validate("query.webhook", request.query, where="query")
+    body = request.json()
+    deadline = Deadline.from_context(_INVOCATION.get("context"), _INVOCATION.get("started"), default_limit_s=10.0)
+    tcr = default_adapter()
+    tcr.set_deadline(deadline)
+    store = _store()
+    store.deadline = deadline.expires_at
+    result = webhook.record(body, registry_id=request.query.get("registryId"), tcr=tcr, store=store, config=config)
+    return http.Response(202, result)
+
+
 def main_handler(event: Any, context: Any) -> dict:
-    started = time.monotonic()
-
-    def before(request: http.Request) -> None:
-        from shared.tcr import Deadline, default_adapter
-
-        default_adapter().set_deadline(Deadline.from_context(context, started, default_limit_s=10.0))
-
-    return http.handle(event, context, router, before=before)
+    _INVOCATION.update(context=context if isinstance(context, dict) else None, started=time.monotonic())
+    return http.handle(event, context, router)

@@ -1,0 +1,318 @@
+"""Push webhook and audit end to end, on a localcloud of their own (a notification receiver is configured).
+
+A push goes: admin push -> localcloud TCR fires the trigger -> functions/webhook writes pending records
+to COS -> localcloud replicates after a lag -> functions/audit resolves them, archives TCR's log,
+reports and sends signed notifications. Checks read COS and TCR through the real SDKs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from support import call, cos_json, cos_keys, create_instance, tcr_client, wait_for, wait_replicas_running
+
+from localcloud.cloud import LocalCloud
+
+API_TOKEN = "flow-api-token"
+WEBHOOK_TOKEN = "flow-webhook-token"
+NOTIFY_SECRET = "flow-notify-secret"
+HMAC_SECRET = "flow-hmac-secret"
+
+
+class Receiver:
+    """A stdlib HTTP receiver that keeps every notification with its headers."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def bodies(self, kind: str | None = None) -> list[dict]:
+        out = []
+        for headers, body in list(self.received):
+            expected = (
+                "sha256="
+                + hmac.new(
+                    NOTIFY_SECRET.encode(), headers["x-timestamp"].encode() + b"." + body, hashlib.sha256
+                ).hexdigest()
+            )
+            assert hmac.compare_digest(headers["x-signature"], expected), "notification signature does not verify"
+            doc = json.loads(body)
+            if kind is None or doc["kind"] == kind:
+                out.append(doc)
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def cloud(receiver):
+    c = LocalCloud(
+        port=0,
+        replica_ready_after_s=0.2,
+        faults={"replication": {"lagMs": [20, 80]}},
+        function_env={
+            "API_TOKEN": API_TOKEN,
+            "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+            "WEBHOOK_HMAC_SECRET": HMAC_SECRET,
+            "NOTIFY_URL": receiver.url,
+            "NOTIFY_SECRET": NOTIFY_SECRET,
+            "REPLICA_CACHE_SECONDS": "0",
+            "POLICY": json.dumps({"requiredRegions": ["ap-nanjing"]}),
+        },
+        log_stream=None,
+    )
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def env(cloud):
+    return cloud.env()
+
+
+@pytest.fixture(scope="module")
+def tcr(env):
+    return tcr_client(env)
+
+
+def api(env, method, path, body=None):
+    return call(method, env["REPLICAS_URL"] + path, body, token=API_TOKEN)
+
+
+def setup_instance(env, tcr, regions=("ap-shanghai", "ap-beijing"), namespace="team"):
+    registry_id = create_instance(tcr)
+    for region in regions:
+        status, body = api(env, "POST", f"/instances/{registry_id}/replicas", {"region": region})
+        assert status == 202, body
+    wait_replicas_running(tcr, registry_id)
+    tcr.call_json("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": namespace, "IsPublic": False})
+    trigger = {
+        "Name": f"hook-{namespace}",
+        "Targets": [
+            {"Address": env["WEBHOOK_URL"], "Headers": [{"Key": "X-Webhook-Token", "Values": [WEBHOOK_TOKEN]}]}
+        ],
+        "EventTypes": ["pushImage"],
+        "Condition": ".*",
+        "Enabled": True,
+    }
+    tcr.call_json("CreateWebhookTrigger", {"RegistryId": registry_id, "Namespace": namespace, "Trigger": trigger})
+    return registry_id
+
+
+def push(cloud, registry_id, repository, tag, namespace="team"):
+    status, body = call(
+        "POST",
+        cloud.host_url + "/_localcloud/push",
+        {"registryId": registry_id, "namespace": namespace, "repository": repository, "tag": tag},
+    )
+    assert status == 200, body
+    return body["digest"]
+
+
+def records(env, registry_id, **query):
+    q = "&".join(f"{k}={v}" for k, v in query.items())
+    status, body = api(env, "GET", f"/instances/{registry_id}/replication-logs" + (f"?{q}" if q else ""))
+    assert status == 200, body
+    return body["records"]
+
+
+def audit(cloud, message=None):
+    status, body = call("POST", cloud.host_url + "/_localcloud/timer/audit", {"message": message} if message else {})
+    assert status == 200, body
+    return body
+
+
+def tcr_payload(registry_id_domain: str, digest: str, tag: str = "v1", kind: str = "pushImage") -> dict:
+    return {
+        "type": kind,
+        "occur_at": 1795800000,
+        "event_data": {
+            "resources": [{"digest": digest, "tag": tag, "resource_url": f"{registry_id_domain}/team/web:{tag}"}],
+            "repository": {"name": "web", "namespace": "team", "repo_full_name": "team/web", "repo_type": "private"},
+        },
+        "operator": "100000000001",
+    }
+
+
+def domain_of(tcr, registry_id):
+    return tcr.call_json("DescribeInstances", {"Registryids": [registry_id]})["Response"]["Registries"][0][
+        "PublicDomain"
+    ]
+
+
+def test_push_is_tracked_to_every_replica_and_resolved_by_the_audit(cloud, env, tcr, receiver):
+    registry_id = setup_instance(env, tcr)
+    digests = {push(cloud, registry_id, "api", tag): tag for tag in ("1.0", "1.1")}
+    # the trigger names no registry id: the webhook finds the instance by the resource URL's domain
+    pending = wait_for(lambda: (r := records(env, registry_id)) and len(r) == 4 and r)
+    assert {(r["digest"], r["replicaRegion"]) for r in pending} == {
+        (d, region) for d in digests for region in ("ap-shanghai", "ap-beijing")
+    }
+    assert all(r["status"] == "pending" and r["schemaVersion"] == 1 for r in pending)
+    assert len(cos_keys(env, f"inbox/{registry_id}/")) == 2  # one object per push event
+
+    def replicated():
+        summary = audit(cloud)
+        mine = [i for i in summary["instances"] if i["registryId"] == registry_id]
+        return mine and mine[0]["stillPending"] == 0 and summary
+
+    summary = wait_for(replicated, timeout=20, interval=0.3)
+    done = records(env, registry_id)
+    assert len(done) == 4 and all(r["status"] == "replicated" for r in done), done
+    for r in done:
+        assert r["lagSeconds"] is not None and r["lagSeconds"] >= 0
+        assert r["replicatedAt"] >= r["pushedAt"]
+    assert cos_keys(env, f"inbox/{registry_id}/") == []
+    assert len(cos_keys(env, f"log/{registry_id}/ap-shanghai/")) >= 1
+    assert cos_keys(env, f"tcrlog/{registry_id}/"), "TCR's own replication log is archived"
+
+    report_key = next(i["report"] for i in summary["instances"] if i["registryId"] == registry_id)
+    report = cos_json(env, report_key)
+    assert report["registryId"] == registry_id and report["runId"] == summary["runId"]
+    assert cos_json(env, "reports/latest.json")["runId"] == summary["runId"]
+    findings = [f for f in report["findings"] if f["kind"] == "policy_violation"]
+    assert any("ap-nanjing" in f["message"] for f in findings), report["findings"]
+
+    notes = [n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]
+    assert sorted(n["digest"] for n in notes) == sorted(digests)
+    for n in notes:
+        assert sorted(r["region"] for r in n["replicas"]) == ["ap-beijing", "ap-shanghai"]
+        assert all(r["lagSeconds"] is not None for r in n["replicas"])
+    assert any(n["registryId"] == registry_id for n in receiver.bodies("policy_violation"))
+
+    # a second run changes nothing: no new records, no second "replicated" notice
+    audit(cloud)
+    assert len(records(env, registry_id)) == 4
+    assert len([n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]) == 2
+
+    # query filters
+    assert len(records(env, registry_id, replica="ap-shanghai")) == 2
+    assert len(records(env, registry_id, status="pending")) == 0
+    page = api(env, "GET", f"/instances/{registry_id}/replication-logs?limit=3")[1]
+    assert len(page["records"]) == 3 and page["nextCursor"]
+    rest = api(env, "GET", f"/instances/{registry_id}/replication-logs?limit=3&cursor={page['nextCursor']}")[1]
+    assert len(rest["records"]) == 1 and rest["nextCursor"] is None
+
+
+def test_redelivery_never_duplicates_and_auth_is_required(cloud, env, tcr):
+    registry_id = setup_instance(env, tcr, regions=("ap-chengdu",), namespace="redo")
+    digest = "sha256:" + "ab" * 32
+    body = json.dumps(tcr_payload("ignored.example.com", digest))
+    url = env["WEBHOOK_URL"] + f"?registryId={registry_id}"
+
+    status, answer = call("POST", url, raw=body.encode(), headers={"X-Webhook-Token": "wrong"})
+    assert (status, answer["error"]["code"]) == (401, "Unauthorized")
+    status, answer = call("POST", url, raw=body.encode())
+    assert status == 401
+    assert cos_keys(env, f"inbox/{registry_id}/") == []
+
+    for _ in range(3):
+        status, answer = call("POST", url, raw=body.encode(), headers={"X-Webhook-Token": WEBHOOK_TOKEN})
+        assert status == 202 and answer["records"] == 1, answer
+    signature = "sha256=" + hmac.new(HMAC_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+    status, answer = call("POST", url, raw=body.encode(), headers={"X-Signature": signature})
+    assert status == 202, answer
+    assert len(cos_keys(env, f"inbox/{registry_id}/")) == 1
+    recs = records(env, registry_id)
+    assert [(r["digest"], r["replicaRegion"], r["status"]) for r in recs] == [(digest, "ap-chengdu", "pending")]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"type": "pullImage", "occur_at": 1, "event_data": {"resources": [], "repository": {}}}, "not tracked"),
+        ({"type": "pushImage", "occur_at": 1, "event_data": {"resources": [], "repository": {}}}, "no resources"),
+    ],
+)
+def test_other_events_are_ignored_with_a_reason(env, payload, reason):
+    status, body = call("POST", env["WEBHOOK_URL"], payload, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
+    assert status == 202 and reason in body["ignored"]
+
+
+def test_unknown_instance_domain_is_ignored_not_retried(env):
+    payload = tcr_payload("nobody.tencentcloudcr.com", "sha256:" + "cd" * 32)
+    status, body = call("POST", env["WEBHOOK_URL"], payload, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
+    assert status == 202 and "could not be identified" in body["ignored"]
+
+
+def test_delete_event_is_recorded_as_deleted(env, tcr):
+    registry_id = setup_instance(env, tcr, regions=("ap-chongqing",), namespace="gone")
+    payload = tcr_payload(domain_of(tcr, registry_id), "sha256:" + "ef" * 32, kind="deleteImage")
+    status, body = call("POST", env["WEBHOOK_URL"], payload, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
+    assert status == 202 and body["records"] == 1, body
+    recs = records(env, registry_id)
+    assert [(r["eventType"], r["status"]) for r in recs] == [("deleteImage", "deleted")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b"not json", 400, "InvalidJSON"),
+        (b"[]", 400, "InvalidRequest"),
+        (b'{"type": "pushImage", "event_data": {"resources": [{"digest": "sha256:zz"}]}}', 400, "InvalidRequest"),
+        (b'{"events": "nope"}', 400, "InvalidRequest"),
+    ],
+)
+def test_bad_payloads_are_4xx(env, raw, status, code):
+    got, body = call("POST", env["WEBHOOK_URL"], raw=raw, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
+    assert (got, body["error"]["code"]) == (status, code)
+
+
+@pytest.mark.parametrize("shape", ["object", "array"])
+def test_failed_and_late_replications_are_reported_once(cloud, env, tcr, receiver, monkeypatch, shape):
+    # TCR's schema says ReplicationLog is one object, its example shows an array: the audit copes with both
+    monkeypatch.setenv("LOCALCLOUD_REPLICATION_LOG_SHAPE", shape)
+    registry_id = setup_instance(env, tcr, regions=("ap-shanghai",), namespace=f"slow{shape}")
+    call("POST", cloud.host_url + "/_localcloud/faults", {"replication": {"failRate": 1.0, "lagMs": [10, 20]}})
+    try:
+        bad = push(cloud, registry_id, "broken", "1", namespace=f"slow{shape}")
+    finally:
+        call("DELETE", cloud.host_url + "/_localcloud/faults")
+    call("POST", cloud.host_url + "/_localcloud/faults", {"replication": {"lagMs": [60000, 60000]}})
+    try:
+        slow = push(cloud, registry_id, "slow", "1", namespace=f"slow{shape}")
+        wait_for(lambda: len(records(env, registry_id)) == 2)
+        time.sleep(1.2)
+        message = json.dumps({"instances": [registry_id], "slaSeconds": 1})
+        audit(cloud, message)
+        audit(cloud, message)
+    finally:
+        call("DELETE", cloud.host_url + "/_localcloud/faults")
+    by_digest = {r["digest"]: r for r in records(env, registry_id)}
+    assert by_digest[bad]["status"] == "failed"
+    assert by_digest[slow]["status"] == "pending"
+    failed = [n for n in receiver.bodies("failed") if n["registryId"] == registry_id]
+    late = [n for n in receiver.bodies("late") if n["registryId"] == registry_id]
+    assert [n["digest"] for n in failed] == [bad]
+    assert [n["digest"] for n in late] == [slow], "a late replication is announced once, not every run"
