@@ -68,7 +68,7 @@ class Story:
         print(f"       {text}", file=self.out, flush=True)
 
     def wrapped(self, text: str, indent: int = 11) -> None:
-        for line in textwrap.wrap(text, width=110 - indent) or [""]:
+        for line in textwrap.wrap(text, width=110 - indent, break_on_hyphens=False, break_long_words=False) or [""]:
             print(" " * indent + line, file=self.out, flush=True)
 
 
@@ -281,7 +281,13 @@ def play(cloud: LocalCloud, story: Story) -> None:
     if dry.get("allowed") is not True or not isinstance(dry.get("plan"), dict):
         raise DemoError(f"the dryRun for {plan_region} is not an allowed plan", _short(dry))
     story.step(f"dryRun {plan_region}: 200 allowed, nothing created")
-    story.info(f"plan: {_short(dry['plan'], 200)}")
+    plan = dry["plan"]
+    existing = plan.get("existingReplicas")
+    story.info(
+        f"plan: replica in {plan.get('region')} (region id {plan.get('regionId')}) of {plan.get('registryId')} "
+        f"in {plan.get('primaryRegion')}, next to {len(existing) if isinstance(existing, list) else '?'} "
+        f"existing replica(s), syncTag {json.dumps(plan.get('syncTag'))}"
+    )
 
     # 4 -----------------------------------------------------------------------------------------------------------
     story.heading("Replicas deploy (Deploying -> Running)")
@@ -442,6 +448,32 @@ def play(cloud: LocalCloud, story: Story) -> None:
 
     wait_for(f"instance {registry_id} to be deleted", instance_gone)
     story.step(f"{registry_id} deleted")
+
+
+def create_instance(host_url: str | None = None, name: str = "demo-registry", namespace: str = NAMESPACE) -> str:
+    """On a running localcloud (e.g. `make serve`): a premium instance, a namespace and the push webhook trigger.
+
+    Uses the real TcrClient; returns the new RegistryId. `host_url` defaults to LOCALCLOUD_URL or
+    http://127.0.0.1:$LOCALCLOUD_PORT (9000); endpoints, credentials and WEBHOOK_TOKEN come from that
+    localcloud's GET /_localcloud/env. Raises DemoError when a step fails.
+    """
+    port = os.environ.get("LOCALCLOUD_PORT") or "9000"
+    base = host_url or os.environ.get("LOCALCLOUD_URL") or f"http://127.0.0.1:{port}"
+    env = Http(base).expect("GET", "/_localcloud/env", 200)
+    tcr = Tcr(env)
+    registry_id = str(tcr.call("CreateInstance", {"RegistryName": name, "RegistryType": "premium"})["RegistryId"])
+    tcr.call("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": namespace, "IsPublic": False})
+    if env.get("WEBHOOK_TOKEN"):
+        target = {
+            "Address": env["WEBHOOK_URL"],
+            "Headers": [{"Key": "X-Webhook-Token", "Values": [env["WEBHOOK_TOKEN"]]}],
+        }
+        trigger = {"Name": "replication-log", "Targets": [target], "EventTypes": ["pushImage"], "Condition": ".*"}
+        tcr.call(
+            "CreateWebhookTrigger",
+            {"RegistryId": registry_id, "Namespace": namespace, "Trigger": {**trigger, "Enabled": True}},
+        )
+    return registry_id
 
 
 def _tail(path: Path, lines: int = 30) -> str:
