@@ -31,10 +31,10 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 demo: $(STAMP)
-	$(PY) -m localcloud demo
+	$(PY) -m localcloud.demo
 
 serve: $(STAMP)
-	$(PY) -m localcloud serve
+	$(PY) -m localcloud.serve
 
 bench: $(STAMP)
 	$(PY) -m bench
