@@ -436,3 +436,94 @@ def test_deploy_time_variables_are_documented() -> None:
         refs |= set(re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", path.read_text(encoding="utf-8")))
     missing = sorted(r for r in refs if r not in text)
     assert not missing, f"docs/deploy.md does not mention {missing}"
+
+
+# -- the run role's CAM policy (docs/cam-policy.json) ----------------------------------------------
+
+TCR_ACTION = re.compile(r"^(Describe|Create|Delete|Modify|Manage|Check|Batch)[A-Z][A-Za-z]+$")
+COS_ACTIONS = {"PutObject", "GetObject", "HeadObject", "DeleteObject", "DeleteMultipleObject", "GetBucket"}
+
+
+def adapter_actions() -> dict[str, set[str]]:
+    """{adapter method: TCR actions it sends}, from shared/tcr.py (string constants, through self-calls)."""
+    tree = ast.parse((ROOT / "shared" / "tcr.py").read_text(encoding="utf-8"))
+    direct: dict[str, set[str]] = {}
+    calls: dict[str, set[str]] = {}
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+            consts = {n.value for n in ast.walk(fn) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+            direct[fn.name] = {c for c in consts if TCR_ACTION.match(c) and c != "DeleteBucket"}
+            calls[fn.name] = {
+                n.func.attr
+                for n in ast.walk(fn)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+            }
+    out = {}
+    for name in direct:
+        seen, stack, actions = set(), [name], set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            actions |= direct.get(current, set())
+            stack.extend(c for c in calls.get(current, set()) if c in direct)
+        out[name] = actions
+    return out
+
+
+def tcr_actions_called() -> set[str]:
+    """TCR actions the deployed functions can send: adapter methods called from their code."""
+    by_method = {m: a for m, a in adapter_actions().items() if not m.startswith("_") and a}
+    used: set[str] = set()
+    for name in FUNCTIONS:
+        trees = closure(ROOT / "functions" / name / "index.py")
+        trees.pop(str(ROOT / "shared" / "tcr.py"), None)
+        for tree in trees.values():
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in by_method:
+                    used |= by_method[node.func.attr]
+                is_action = (
+                    isinstance(node, ast.Constant) and isinstance(node.value, str) and TCR_ACTION.match(node.value)
+                )
+                if is_action and any(node.value in a for a in by_method.values()):
+                    used.add(node.value)  # adapter.call("DescribeX", ...)
+    return used
+
+
+def cam_statements() -> list[dict[str, Any]]:
+    import json
+
+    doc = json.loads((ROOT / "docs" / "cam-policy.json").read_text(encoding="utf-8"))
+    assert doc["version"] == "2.0"
+    for statement in doc["statement"]:
+        assert statement["effect"] == "allow"
+        assert "*" not in [a.split(":", 1)[-1] for a in statement["action"]], "no wildcard actions"
+    return doc["statement"]
+
+
+def test_action_scan_finds_the_replica_writes() -> None:
+    assert {"CreateReplicationInstance", "DeleteReplicationInstance", "DescribeInstances"} <= tcr_actions_called()
+
+
+def test_cam_policy_grants_exactly_the_tcr_actions_the_code_calls() -> None:
+    granted = {a.removeprefix("name/tcr:") for s in cam_statements() for a in s["action"] if a.startswith("name/tcr:")}
+    assert granted == tcr_actions_called()
+
+
+def test_cam_policy_cos_is_the_log_bucket_only() -> None:
+    cos = [s for s in cam_statements() if any(a.startswith("name/cos:") for a in s["action"])]
+    granted = {a.removeprefix("name/cos:") for s in cos for a in s["action"]}
+    assert granted == COS_ACTIONS
+    for statement in cos:
+        assert all(a.startswith("name/cos:") for a in statement["action"]), "COS actions in their own statement"
+        for resource in statement["resource"]:
+            assert resource != "*"
+            assert re.fullmatch(r"qcs::cos:[A-Za-z0-9_-]+:uid/[A-Za-z0-9_]+:[A-Za-z0-9_-]+/\*", resource), resource
+
+
+def test_cam_policy_tcr_writes_are_scoped_to_instances() -> None:
+    for statement in cam_statements():
+        actions = [a.removeprefix("name/tcr:") for a in statement["action"] if a.startswith("name/tcr:")]
+        if any(a.startswith(("Create", "Delete")) for a in actions):
+            assert all(r.startswith("qcs::tcr:") and ":instance/" in r for r in statement["resource"])
