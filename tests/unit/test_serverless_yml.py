@@ -431,9 +431,21 @@ def test_deploy_time_variables_are_documented() -> None:
     text = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     paths = [ROOT / "serverless.yml", ROOT / "layer" / "serverless.yml"]
     paths += [ROOT / "functions" / n / "serverless.yml" for n in FUNCTIONS]
-    refs = set()
+    refs: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            refs.update(re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", node))
+
     for path in paths:
-        refs |= set(re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", path.read_text(encoding="utf-8")))
+        walk(load(path))
+    assert "REGION" in refs
     missing = sorted(r for r in refs if r not in text)
     assert not missing, f"docs/deploy.md does not mention {missing}"
 
