@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,11 @@ def injected(name: str) -> bool:
 # -- the source scan -------------------------------------------------------------------------------
 
 
+@cache
+def parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def _module_file(module: str) -> Path | None:
     base = ROOT / Path(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -91,7 +97,7 @@ def _imports(tree: ast.AST) -> set[str]:
 
 def closure(entry: Path) -> dict[str, ast.AST]:
     """The parsed files one function can load: its index.py and every `shared` module reachable from it."""
-    trees: dict[str, ast.AST] = {str(entry): ast.parse(entry.read_text(encoding="utf-8"))}
+    trees: dict[str, ast.AST] = {str(entry): parse(entry)}
     todo = list(_imports(trees[str(entry)]))
     seen: set[str] = set()
     while todo:
@@ -102,7 +108,7 @@ def closure(entry: Path) -> dict[str, ast.AST]:
         path = _module_file(module)
         if path is None:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse(path)
         trees[str(path)] = tree
         todo.extend(_imports(tree))
         parent = module.rpartition(".")[0]
@@ -111,6 +117,7 @@ def closure(entry: Path) -> dict[str, ast.AST]:
     return trees
 
 
+@cache
 def config_model() -> tuple[dict[str, str], dict[str, set[str]]]:
     """From shared/config.py: the env-name constants, and the variables behind each Config property."""
     tree = ast.parse((ROOT / "shared" / "config.py").read_text(encoding="utf-8"))
@@ -194,6 +201,7 @@ def variables_read(trees: dict[str, ast.AST]) -> set[str]:
     return out
 
 
+@cache
 def read_by_function(name: str) -> set[str]:
     # shared/config.py defines every accessor; what a function reads is what it (and its modules) access.
     trees = closure(ROOT / "functions" / name / "index.py")
@@ -201,10 +209,11 @@ def read_by_function(name: str) -> set[str]:
     return variables_read(trees)
 
 
+@cache
 def read_anywhere() -> set[str]:
-    trees = {}
+    trees: dict[str, ast.AST] = {}
     for path in [*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]:
-        trees[str(path)] = ast.parse(path.read_text(encoding="utf-8"))
+        trees[str(path)] = parse(path)
     return variables_read(trees)
 
 
@@ -484,6 +493,7 @@ def adapter_actions() -> dict[str, set[str]]:
     return out
 
 
+@cache
 def tcr_actions_called() -> set[str]:
     """TCR actions the deployed functions can send: adapter methods called from their code."""
     by_method = {m: a for m, a in adapter_actions().items() if not m.startswith("_") and a}
