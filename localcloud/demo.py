@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import textwrap
@@ -138,7 +139,8 @@ class Http:
         err = parsed.get("error") if isinstance(parsed, dict) else None
         if got != status or not isinstance(err, dict) or err.get("code") != code:
             raise DemoError(
-                f"{method} {path} should be refused with HTTP {status} {code}; it answered HTTP {got}",
+                f"{method} {path} should be refused with HTTP {status} {code}; it answered HTTP {got} "
+                f"{err.get('code') if isinstance(err, dict) else '(no error code)'}",
                 f"request body: {_short(body)}\nresponse: {_short(parsed)}",
             )
         if not err.get("message"):
@@ -476,11 +478,14 @@ def create_instance(host_url: str | None = None, name: str = "demo-registry", na
     return registry_id
 
 
-def _tail(path: Path, lines: int = 30) -> str:
+def _tail(path: Path, lines: int = 15) -> str:
+    """The last function log lines that say something (not the START/END/Report bookkeeping)."""
     try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+    bookkeeping = re.compile(r"\] (START|END|Report) RequestId: ")
+    return "\n".join([line for line in text.splitlines() if not bookkeeping.search(line)][-lines:])
 
 
 def main(argv: list[str] | None = None) -> int:
