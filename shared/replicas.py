@@ -141,6 +141,11 @@ class ReplicaService:
             sync_tag,
             region=inst.get("region"),
         )
+        if not created.get("createdAt"):
+            # TCR's create answer carries only the id; its listing knows the status and creation time
+            new_id = created.get("replicaRegistryId")
+            listed = self.tcr.list_replicas(registry_id, region=inst.get("region"))
+            created = next((r for r in listed if r.get("replicaRegistryId") == new_id), created)
         view = _replica_view(created)
         view["region"] = view["region"] or plan.replica_region.name
         view["regionId"] = view["regionId"] or plan.replica_region.region_id
