@@ -92,7 +92,7 @@ def host(fn_root: Path) -> Iterator[FunctionHost]:
     functions = {
         "echo": FunctionSpec("echo", fn_root / "functions" / "echo", timeout_s=5.0, memory_mb=256),
         "tick": FunctionSpec(
-            "tick", fn_root / "functions" / "tick", timeout_s=0.5, http=False, timer_name="tick-timer"
+            "tick", fn_root / "functions" / "tick", timeout_s=2.0, http=False, timer_name="tick-timer"
         ),
         "broken": FunctionSpec("broken", fn_root / "functions" / "broken", timeout_s=5.0),
     }
