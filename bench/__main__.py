@@ -1,0 +1,171 @@
+"""`make bench`: the targets of DESIGN.md §11 measured as ratios against a floor taken in the same run.
+
+Each line prints the measured ratio, the target, and whether it is met. Nothing here is asserted in
+tests: timing belongs to benchmarks. Everything runs on 127.0.0.1 against an embedded localcloud.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+
+FLOORS = {
+    "replicas": "import tencentcloud.tcr.v20190924.tcr_client",
+    "webhook": "import tencentcloud.tcr.v20190924.tcr_client, qcloud_cos",
+    "audit": "import tencentcloud.tcr.v20190924.tcr_client, qcloud_cos",
+}
+# What the first real invocation of each function loads (the lazy imports become real).
+COLD = {
+    "replicas": "import functions.replicas.index as m; import shared.tcr, shared.replicas; "
+    "import tencentcloud.tcr.v20190924.tcr_client; from shared import schemas; schemas.validator('replica.create')",
+    "webhook": "import functions.webhook.index as m; import shared.webhook, shared.logstore, shared.tcr; "
+    "import tencentcloud.tcr.v20190924.tcr_client, qcloud_cos; from shared import schemas; "
+    "schemas.validator('webhook.registryEvent')",
+    "audit": "import functions.audit.index as m; import shared.audit, shared.logstore, shared.tcr, shared.notify; "
+    "import tencentcloud.tcr.v20190924.tcr_client, qcloud_cos; from shared import schemas; "
+    "schemas.validator('timer.event')",
+}
+EAGER = (
+    "import shared.audit, shared.webhook, shared.replicas, shared.logstore, shared.tcr, shared.notify, jsonschema; "
+    "import tencentcloud.tcr.v20190924.tcr_client, tencentcloud.tcr.v20190924.models, qcloud_cos; "
+    "from shared import schemas; [schemas.validator(n) for n in schemas.SCHEMAS]"
+)
+PROBE = (
+    "import resource, time, sys; t = time.perf_counter(); exec(sys.argv[1]); "
+    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+)
+
+
+def _child(code: str) -> tuple[float, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    return float(out[0]), float(out[1]) / 1024.0
+
+
+def _median(code: str) -> tuple[float, float]:
+    runs = [_child(code) for _ in range(RUNS)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def row(name: str, value: float, target: float, unit: str = "x", lower_is_better: bool = True) -> bool:
+    ok = value <= target if lower_is_better else value >= target
+    print(
+        f"  {name:<58} {value:>9.3f}{unit:<3} target {'<=' if lower_is_better else '>='} {target:<8} "
+        f"{'ok' if ok else 'MISSED'}"
+    )
+    return ok
+
+
+def cold_start() -> list[bool]:
+    print(f"cold start (median of {RUNS} fresh interpreters)")
+    results = []
+    eager, _ = _median(EAGER)
+    for fn in ("replicas", "webhook", "audit"):
+        floor, _ = _median(FLOORS[fn])
+        cold, rss = _median(COLD[fn])
+        results.append(row(f"{fn}: first-call imports / SDK-only floor", cold / floor, 1.15))
+        results.append(row(f"{fn}: first-call imports / everything eager", cold / eager, 0.5))
+        results.append(row(f"{fn}: peak RSS after first-call imports (MB)", rss, 64, " MB"))
+    return results
+
+
+def _timed(fn: Callable[[], Any], n: int) -> float:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def webhook_and_logs() -> list[bool]:
+    from localcloud.cloud import LocalCloud
+
+    cloud = LocalCloud(
+        port=0, replica_ready_after_s=0.05, function_env={"API_TOKEN": "b", "WEBHOOK_TOKEN": "w"}, log_stream=None
+    ).start()
+    try:
+        env = cloud.env()
+        os.environ.update(env)
+        sys.path.insert(0, str(ROOT))
+        from tests.integration.support import call, create_instance, tcr_client, wait_replicas_running
+
+        tcr = tcr_client(env)
+        registry_id = create_instance(tcr)
+        for region in ("ap-shanghai", "ap-beijing"):
+            call("POST", f"{env['REPLICAS_URL']}/instances/{registry_id}/replicas", {"region": region}, token="b")
+        wait_replicas_running(tcr, registry_id)
+
+        import functions.webhook.index as hook
+
+        events = []
+        for i in range(60):
+            body = {
+                "type": "pushImage",
+                "occur_at": 1795800000 + i,
+                "operator": "1",
+                "event_data": {
+                    "resources": [
+                        {
+                            "digest": "sha256:" + f"{i:064x}",
+                            "tag": f"v{i}",
+                            "resource_url": f"x.tencentcloudcr.com/ns/app:v{i}",
+                        }
+                    ],
+                    "repository": {"name": "app", "namespace": "ns"},
+                },
+            }
+            events.append(
+                {
+                    "httpMethod": "POST",
+                    "path": "/",
+                    "headers": {"x-webhook-token": "w"},
+                    "queryString": {"registryId": registry_id},
+                    "body": json.dumps(body),
+                }
+            )
+        ctx = {"request_id": "bench", "time_limit_in_ms": 10000}
+        hook.main_handler(events[0], ctx)  # warm the container
+        before = call("GET", cloud.host_url + "/_localcloud/stats")[1]
+        it = iter(events[1:])
+        handler = _timed(lambda: hook.main_handler(next(it), ctx), 50)
+        after = call("GET", cloud.host_url + "/_localcloud/stats")[1]
+        remote = sum(after["cos"].values()) - sum(before["cos"].values())
+        remote += sum(after["tcr"].values()) - sum(before["tcr"].values())
+        store = hook._store()
+        payload = b"x" * 600
+        put = _timed(lambda: store.client.put_object(Bucket=store.bucket, Key="bench/put", Body=payload), 50)
+        print("webhook (warm container, 50 push events)")
+        results = [
+            row("median handler time / one bare COS put_object", handler / put, 1.25),
+            row("remote calls per push event", remote / 50, 1.05, ""),
+        ]
+        return results
+    finally:
+        cloud.stop()
+
+
+def main() -> int:
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    results = cold_start() + webhook_and_logs()
+    missed = results.count(False)
+    print(
+        f"{len(results) - missed} of {len(results)} targets met"
+        + ("" if not missed else f"; {missed} missed (see above)")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
