@@ -894,3 +894,26 @@ def test_replication_outcomes_are_deterministic_for_a_seed(monkeypatch: pytest.M
     assert first == second
     assert len(first) == 12
     assert {status for _, status in first} == {"Succeed", "Failed"}
+
+
+def test_more_parameter_refusals(cloud: Cloud, receiver: Receiver) -> None:
+    client, rid = setup_hooked_instance(cloud, receiver, "refuse-gz")
+    assert sdk_error(lambda: add_trigger(client, rid, "app", make_trigger("re", receiver.url, condition="("))) == (
+        "InvalidParameter"
+    )
+    assert sdk_error(lambda: add_trigger(client, rid, "app", make_trigger("url", "ftp://example"))) == (
+        "InvalidParameter"
+    )
+    rep = create_replica(client, rid, ReplicationRegionName="ap-shanghai")
+    drop = models.DeleteReplicationInstanceRequest()
+    drop.RegistryId, drop.ReplicationRegistryId, drop.ReplicationRegionId = rid, rep, 8  # it is in region 4
+    assert sdk_error(lambda: client.DeleteReplicationInstance(drop)) == "InvalidParameter"
+    drop.ReplicationRegistryId, drop.ReplicationRegionId = f"{rid}-4-zzzzzz", 4
+    assert sdk_error(lambda: client.DeleteReplicationInstance(drop)) == "ResourceNotFound"
+    tasks = models.DescribeReplicationInstanceCreateTasksRequest()
+    tasks.ReplicationRegistryId = rep
+    assert sdk_error(lambda: client.DescribeReplicationInstanceCreateTasks(tasks)) == "MissingParameter"
+    log_req = models.DescribeWebhookTriggerLogRequest()
+    log_req.RegistryId, log_req.Namespace, log_req.Id = rid, "app", 999
+    assert sdk_error(lambda: client.DescribeWebhookTriggerLog(log_req)) == "ResourceNotFound.ErrNoTrigger"
+    assert describe_replicas(client, rid).TotalCount == 1
