@@ -251,7 +251,8 @@ class Auditor:
         for record in pending:
             status, at, reason = decide(record, by_id.get(record.replicaRegistryId), self.now, options.sla_seconds)
             if status in ("replicated", "failed"):
-                lag = round((at - rl.parse_time(record.pushedAt)).total_seconds(), 3) if at else None
+                # TCR's times are whole seconds: an end can read earlier than the push by a fraction
+                lag = round(max(0.0, (at - rl.parse_time(record.pushedAt)).total_seconds()), 3) if at else None
                 resolved.append(
                     record.with_status(status, updated_at=self.now, replicated_at=at, lag_seconds=lag, source="audit")
                 )
