@@ -16,25 +16,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from localcloud.cloud import DEFAULT_PORT, REPO_ROOT, LocalCloud
+from localcloud.cloud import REPO_ROOT, LocalCloud, base_port
 from localcloud.faults import FaultPlanError
 
 
-def _base_port() -> int:
-    raw = os.environ.get("LOCALCLOUD_PORT", "").strip()
-    if not raw:
-        return DEFAULT_PORT
-    try:
-        port = int(raw)
-    except ValueError:
-        raise SystemExit(f"localcloud: LOCALCLOUD_PORT must be a port number, not {raw!r}") from None
-    if not 0 < port < 65534:
-        raise SystemExit(f"localcloud: LOCALCLOUD_PORT {port} is out of range (1..65533)")
-    return port
-
-
 def _cloud(args: argparse.Namespace, **kwargs: Any) -> LocalCloud:
-    port = _base_port()
+    port = base_port()
     return LocalCloud(port=port, tcr_port=port + 1, cos_port=port + 2, root=Path(args.root).resolve(), **kwargs)
 
 
@@ -80,7 +67,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_timer(args: argparse.Namespace) -> int:
-    url = (args.url or os.environ.get("LOCALCLOUD_URL") or f"http://127.0.0.1:{_base_port()}").rstrip("/")
+    url = (args.url or os.environ.get("LOCALCLOUD_URL") or f"http://127.0.0.1:{base_port()}").rstrip("/")
     payload: dict[str, Any] = {}
     if args.message is not None:
         payload["message"] = args.message

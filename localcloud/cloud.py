@@ -42,6 +42,20 @@ DEFAULT_PORT = 9000
 STATE_VERSION = 1
 
 
+def base_port(prog: str = "localcloud") -> int:
+    """LOCALCLOUD_PORT (default 9000): the function host's port; TCR is on +1 and COS on +2."""
+    raw = os.environ.get("LOCALCLOUD_PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SystemExit(f"{prog}: LOCALCLOUD_PORT must be a port number, not {raw!r}") from None
+    if not 0 < port < 65534:
+        raise SystemExit(f"{prog}: LOCALCLOUD_PORT {port} is out of range (1..65533)")
+    return port
+
+
 def credentials() -> tuple[str, str]:
     """The key pair localcloud accepts: env LOCALCLOUD_SECRET_ID / LOCALCLOUD_SECRET_KEY or the defaults."""
     return (

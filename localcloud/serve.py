@@ -17,23 +17,10 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from localcloud.cloud import DEFAULT_PORT, REPO_ROOT, LocalCloud
+from localcloud.cloud import REPO_ROOT, LocalCloud, base_port
 from localcloud.faults import FaultPlanError
 
 READY = "localcloud ready:"
-
-
-def base_port() -> int:
-    raw = os.environ.get("LOCALCLOUD_PORT", "").strip()
-    if not raw:
-        return DEFAULT_PORT
-    try:
-        port = int(raw)
-    except ValueError:
-        raise SystemExit(f"localcloud serve: LOCALCLOUD_PORT must be a port number, not {raw!r}") from None
-    if not 0 < port < 65534:
-        raise SystemExit(f"localcloud serve: LOCALCLOUD_PORT {port} is out of range (1..65533)")
-    return port
 
 
 def tokens() -> tuple[dict[str, str], list[str]]:
@@ -101,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
-    port = base_port()
+    port = base_port("localcloud serve")
     function_env, generated = tokens()
     try:
         cloud = LocalCloud(
