@@ -9,6 +9,7 @@ records come from list pages only; resolved ones leave the inbox in batches.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from shared import policy as policy_mod
 from shared import records as rl
 from shared.config import Config
 from shared.errors import ApiError
+from shared.regions import Region
 
 DEPLOYING_GRACE = timedelta(minutes=30)
 CLOCK_SKEW = timedelta(seconds=2)
@@ -235,119 +237,27 @@ class Auditor:
         registry_id = str(inst["registryId"])
         primary = regions.find(str(inst.get("region") or ""))
         views = self._replicas(inst)
-        by_id = {v.replica_id: v for v in views}
-        inbox = self.store.list_inbox(registry_id)
-        pending = [r for item in inbox for r in item.records if r.status == "pending"]
-        oldest = min((rl.parse_time(r.pushedAt) for r in pending), default=None)
+        pages = self.store.inbox_pages(registry_id)
+        first = next(pages, [])
+        # inbox keys sort by day: the first page holds the oldest push, which bounds TCR log paging
+        oldest = min((rl.parse_time(r.pushedAt) for item in first for r in item.records), default=None)
         archived = sum(self._sync(inst, v, oldest) for v in views)
 
-        state = self.store.get_state(registry_id) if pending else {}
-        late_seen = set(state.get("late", []))
-        partial: dict[str, dict[str, Any]] = dict(state.get("partial", {}))
-        resolved: list[rl.Record] = []
-        late_new: list[rl.Record] = []
-        counts = {"replicated": 0, "failed": 0, "late": 0, "pending": 0}
-        notes: list[notify.Notification] = []
-        for record in pending:
-            status, at, reason = decide(record, by_id.get(record.replicaRegistryId), self.now, options.sla_seconds)
-            if status in ("replicated", "failed"):
-                # TCR's times are whole seconds: an end can read earlier than the push by a fraction
-                lag = round(max(0.0, (at - rl.parse_time(record.pushedAt)).total_seconds()), 3) if at else None
-                resolved.append(
-                    record.with_status(status, updated_at=self.now, replicated_at=at, lag_seconds=lag, source="audit")
-                )
-                counts[status] += 1
-                if status == "failed":
-                    notes.append(
-                        notify.failed(
-                            registry_id,
-                            f"{record.namespace}/{record.repository}",
-                            record.tag,
-                            record.digest,
-                            record.pushedAt,
-                            record.replicaRegistryId,
-                            record.replicaRegion,
-                            reason,
-                        )
-                    )
-                continue
-            counts[status] += 1
-            if status == "late":
-                rid = f"{record.eventId}:{record.replicaRegistryId}"
-                if rid not in late_seen:
-                    late_seen.add(rid)
-                    late_new.append(record)
-                    waited = round((self.now - rl.parse_time(record.pushedAt)).total_seconds(), 1)
-                    notes.append(
-                        notify.late(
-                            registry_id,
-                            f"{record.namespace}/{record.repository}",
-                            record.tag,
-                            record.digest,
-                            record.pushedAt,
-                            record.replicaRegistryId,
-                            record.replicaRegion,
-                            options.sla_seconds,
-                            waited,
-                        )
-                    )
-        # "replicated everywhere": an event whose last pending replica resolved now, none failed
-        done_ids = {r.record_id for r in resolved}
-        by_event: dict[str, list[rl.Record]] = {}
-        for r in pending:
-            by_event.setdefault(r.eventId, []).append(r)
-        resolved_by_id = {r.record_id: r for r in resolved}
-        for event_id, recs in by_event.items():
-            now_done = [resolved_by_id[r.record_id] for r in recs if r.record_id in done_ids]
-            if not now_done:
-                continue
-            earlier = partial.get(event_id, {})
-            if len(now_done) < len(recs):
-                earlier.update({r.replicaRegistryId: _brief(r) for r in now_done})
-                partial[event_id] = earlier
-                continue
-            partial.pop(event_id, None)
-            everything = list(earlier.values()) + [_brief(r) for r in now_done]
-            if all(e["status"] == "replicated" for e in everything):
-                first = now_done[0]
-                notes.append(
-                    notify.replicated(
-                        registry_id,
-                        f"{first.namespace}/{first.repository}",
-                        first.tag,
-                        first.digest,
-                        first.pushedAt,
-                        everything,
-                        primary_region=first.primaryRegion,
-                    )
-                )
-        result = self.store.resolve(registry_id, resolved, inbox) if resolved else None
-        if pending or state:
-            still = {f"{r.eventId}:{r.replicaRegistryId}" for r in pending if r.record_id not in done_ids}
-            new_state = {"late": sorted(late_seen & still)[-LATE_MEMORY:], "partial": partial}
+        run = _Run(registry_id, {v.replica_id: v for v in views}, options)
+        state = self.store.get_state(registry_id) if first else {}
+        run.late_seen = set(state.get("late", []))
+        run.partial = dict(state.get("partial", {}))
+        for items in itertools.chain([first], pages):
+            self._resolve_page(run, items)
+            if self.deadline.remaining() < 30:
+                run.complete = False  # the rest waits for the next run; what is done is saved
+                break
+        if first or state:
+            new_state = {"late": sorted(run.late_seen & run.still_pending)[-LATE_MEMORY:], "partial": run.partial}
             if new_state != {"late": state.get("late", []), "partial": state.get("partial", {})}:
                 self.store.put_state(registry_id, new_state)
 
-        findings: list[dict[str, Any]] = []
-        if primary is not None:
-            drift = rules.audit_violations(primary, [rules.Replica(v.replica_id, v.region) for v in views], self.policy)
-            findings.extend({"kind": "policy_violation", **v.to_dict()} for v in drift)
-            if drift:
-                notes.append(
-                    notify.policy_violation(
-                        registry_id,
-                        [v.to_dict() for v in drift],
-                        period=self.now.strftime("%Y-%m-%d"),
-                        primary_region=primary.name,
-                    )
-                )
-        for p in self._health(inst, views):
-            findings.append({"kind": "replica_unhealthy", **p})
-            notes.append(
-                notify.replica_unhealthy(
-                    registry_id, p["replicaRegistryId"], p["region"], p["status"], period=self.now.strftime("%Y-%m-%d")
-                )
-            )
+        findings = self._findings(inst, primary, views, run.notes)
         report = {
             "registryId": registry_id,
             "primaryRegion": inst.get("region"),
@@ -361,16 +271,129 @@ class Auditor:
                 }
                 for v in views
             ],
-            "pendingBefore": len(pending),
-            "resolved": {"replicated": counts["replicated"], "failed": counts["failed"]},
-            "stillPending": counts["pending"] + counts["late"],
-            "late": counts["late"],
-            "newlyLate": len(late_new),
+            "pendingBefore": len(run.seen),
+            "resolved": {"replicated": run.counts["replicated"], "failed": run.counts["failed"]},
+            "stillPending": len(run.still_pending),
+            "late": run.counts["late"],
+            "newlyLate": run.newly_late,
             "tcrLogEntriesArchived": archived,
-            "segmentsWritten": len(result.segments_written) if result else 0,
+            "segmentsWritten": run.segments,
+            "complete": run.complete,
             "findings": findings,
         }
-        return InstanceAudit(registry_id, report, notes)
+        return InstanceAudit(registry_id, report, run.notes)
+
+    def _resolve_page(self, run: _Run, items: list[Any]) -> None:
+        """Decide the records of one inbox page, announce what needs it, move the resolved out (batched)."""
+        pending = [r for item in items for r in item.records if r.status == "pending" and r.record_id not in run.seen]
+        run.seen.update(r.record_id for r in pending)
+        resolved: list[rl.Record] = []
+        for record in pending:
+            status, at, reason = decide(
+                record, run.replicas.get(record.replicaRegistryId), self.now, run.options.sla_seconds
+            )
+            run.counts[status] += 1
+            rid = f"{record.eventId}:{record.replicaRegistryId}"
+            if status in ("replicated", "failed"):
+                # TCR's times are whole seconds: an end can read earlier than the push by a fraction
+                lag = round(max(0.0, (at - rl.parse_time(record.pushedAt)).total_seconds()), 3) if at else None
+                resolved.append(
+                    record.with_status(status, updated_at=self.now, replicated_at=at, lag_seconds=lag, source="audit")
+                )
+                if status == "failed":
+                    run.notes.append(notify.failed(*_image_args(record), reason))
+                continue
+            run.still_pending.add(rid)
+            if status == "late" and rid not in run.late_seen:
+                run.late_seen.add(rid)
+                run.newly_late += 1
+                waited = round((self.now - rl.parse_time(record.pushedAt)).total_seconds(), 1)
+                run.notes.append(notify.late(*_image_args(record), run.options.sla_seconds, waited))
+        self._announce_complete_events(run, pending, resolved)
+        if resolved:
+            result = self.store.resolve(run.registry_id, resolved, items)
+            run.segments += len(result.segments_written)
+
+    @staticmethod
+    def _announce_complete_events(run: _Run, pending: list[rl.Record], resolved: list[rl.Record]) -> None:
+        """One "replicated everywhere" notice per event whose last pending replica resolved now, none failed."""
+        resolved_by_id = {r.record_id: r for r in resolved}
+        by_event: dict[str, list[rl.Record]] = {}
+        for r in pending:
+            by_event.setdefault(r.eventId, []).append(r)
+        for event_id, recs in by_event.items():
+            now_done = [resolved_by_id[r.record_id] for r in recs if r.record_id in resolved_by_id]
+            if not now_done:
+                continue
+            earlier = run.partial.get(event_id, {})
+            if len(now_done) < len(recs):
+                earlier.update({r.replicaRegistryId: _brief(r) for r in now_done})
+                run.partial[event_id] = earlier
+                continue
+            run.partial.pop(event_id, None)
+            everything = list(earlier.values()) + [_brief(r) for r in now_done]
+            if all(e["status"] == "replicated" for e in everything):
+                first = now_done[0]
+                registry_id, repository, tag, digest, pushed_at = _image_args(first)[:5]
+                run.notes.append(
+                    notify.replicated(
+                        registry_id, repository, tag, digest, pushed_at, everything, primary_region=first.primaryRegion
+                    )
+                )
+
+    def _findings(
+        self, inst: Mapping[str, Any], primary: Region | None, views: list[ReplicaView], notes: list[Any]
+    ) -> list[dict[str, Any]]:
+        """Policy drift and unhealthy replicas, each with its notification."""
+        registry_id = str(inst["registryId"])
+        period = self.now.strftime("%Y-%m-%d")
+        findings: list[dict[str, Any]] = []
+        if primary is not None:
+            drift = rules.audit_violations(primary, [rules.Replica(v.replica_id, v.region) for v in views], self.policy)
+            findings.extend({"kind": "policy_violation", **v.to_dict()} for v in drift)
+            if drift:
+                notes.append(
+                    notify.policy_violation(
+                        registry_id, [v.to_dict() for v in drift], period=period, primary_region=primary.name
+                    )
+                )
+        for p in self._health(inst, views):
+            findings.append({"kind": "replica_unhealthy", **p})
+            notes.append(
+                notify.replica_unhealthy(registry_id, p["replicaRegistryId"], p["region"], p["status"], period=period)
+            )
+        return findings
+
+
+@dataclass
+class _Run:
+    """What one audit run of one instance has seen and decided so far (across inbox pages)."""
+
+    registry_id: str
+    replicas: dict[str, ReplicaView]
+    options: Options
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    still_pending: set[str] = field(default_factory=set)
+    late_seen: set[str] = field(default_factory=set)
+    partial: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: {"replicated": 0, "failed": 0, "late": 0, "pending": 0})
+    notes: list[Any] = field(default_factory=list)
+    newly_late: int = 0
+    segments: int = 0
+    complete: bool = True
+
+
+def _image_args(r: rl.Record) -> tuple[str, str, str, str, str, str, str]:
+    """The leading arguments of the per-image notifications."""
+    return (
+        r.registryId,
+        f"{r.namespace}/{r.repository}",
+        r.tag,
+        r.digest,
+        r.pushedAt,
+        r.replicaRegistryId,
+        r.replicaRegion,
+    )
 
 
 def _brief(r: rl.Record) -> dict[str, Any]:
@@ -434,6 +457,7 @@ def run(
         store.put_json(key, report)
         notes.extend(result.notifications)
         summary["instances"].append({"registryId": registry_id, "report": key, **_headline(result.report)})
+        summary["complete"] = summary["complete"] and result.report["complete"]
     deliveries = notifier.send_all(notes, deadline) if options.notify else []
     summary["notifications"] = {
         "kinds": _count(n.kind for n in notes),

@@ -14,7 +14,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -362,6 +362,19 @@ class LogStore:
         """Every inbox object of a registry (or of one day): list calls only, 1000 keys per call."""
         contents, _ = self._list_all(rl.inbox_prefix(registry_id, day))
         return self._inbox_items(contents)
+
+    def inbox_pages(self, registry_id: str) -> Iterator[list[InboxItem]]:
+        """The inbox of a registry one list page (up to 1000 objects) at a time, oldest day first.
+
+        Lets the audit resolve a large backlog in bounded memory and save its progress page by page.
+        """
+        prefix = rl.inbox_prefix(registry_id)
+        marker = ""
+        while True:
+            contents, _, marker = self._list(prefix, "", marker)
+            yield self._inbox_items(contents)
+            if not marker:
+                return
 
     def list_pending(self, registry_id: str, day: str | None = None) -> list[Record]:
         """The pending (unresolved) records of a registry, from list pages only (no GET per record)."""
