@@ -172,3 +172,13 @@ def test_fuzz_never_5xx_except_the_boom_route(method, path, body, query, headers
     out = http.handle(event, CTX, ROUTER)
     assert out["statusCode"] < 500
     json.loads(out["body"])
+
+
+def test_request_ids_are_uuid4():
+    import uuid
+
+    ids = {http.new_request_id() for _ in range(500)}
+    assert len(ids) == 500
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value
