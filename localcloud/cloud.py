@@ -173,7 +173,9 @@ class LocalCloud:
         if self.cos is None:
             from localcloud.cos import CosService
 
-            self.cos = CosService(keys=keys, faults=self.faults, buckets=(LOG_BUCKET,))
+            self.cos = CosService(keys=keys, faults=self.faults)
+            # in its own region only, as in COS: a client configured for another region gets NoSuchBucket
+            self.cos.create_bucket(LOG_BUCKET, region=LOG_BUCKET_REGION)
         self._load_state()
         # Each server is started as soon as it is bound (closing a never-started Server would block),
         # except the function host's, which needs the FunctionHost and the FunctionHost needs its port.

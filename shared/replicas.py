@@ -45,16 +45,15 @@ def _as_rule_replica(rep: Mapping[str, Any]) -> rules.Replica:
 
 
 def _parse_time(value: str | None) -> datetime | None:
+    """A TCR or log time, or None; any number of fractional digits (Python 3.10's parser takes 3 or 6)."""
     if not value:
         return None
-    text = value.strip().replace(" ", "T")
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
+    from shared.records import parse_time
+
     try:
-        parsed = datetime.fromisoformat(text)
+        return parse_time(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 class ReplicaService:

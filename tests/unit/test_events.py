@@ -101,3 +101,22 @@ def test_bad_payloads_raise_invalid_request(body):
     with pytest.raises(ApiError) as info:
         webhook.parse(body, NOW)
     assert info.value.code == "InvalidRequest"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-11-18T07:49:43.78381Z", datetime(2024, 11, 18, 7, 49, 43, tzinfo=timezone.utc)),
+        ("2021-09-28T07:47:44.302804Z", datetime(2021, 9, 28, 7, 47, 44, tzinfo=timezone.utc)),
+        ("2026-11-28T09:35:01+08:00", datetime(2026, 11, 28, 1, 35, 1, tzinfo=timezone.utc)),
+        ("2026-11-28T01:59:59.000000001Z", datetime(2026, 11, 28, 1, 59, 59, tzinfo=timezone.utc)),
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=timezone.utc)),
+        ("not a time", None),
+        ("", None),
+    ],
+)
+def test_tcr_times_with_any_fraction_parse(text, expected):
+    # TCR writes Go times: 0-9 fractional digits; Python 3.10's fromisoformat alone takes only 3 or 6
+    from shared.replicas import _parse_time
+
+    assert _parse_time(text) == expected
