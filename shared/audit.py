@@ -28,6 +28,7 @@ CLOCK_SKEW = timedelta(seconds=2)
 MAX_LOG_PAGES = 50
 LOG_PAGE = 20
 LATE_MEMORY = 20000
+MAX_OUTBOX = 2000  # notices a receiver keeps refusing are dropped (oldest first) past this many
 
 
 @dataclass
@@ -98,6 +99,7 @@ class ReplicaView:
     sync_status: str | None = None
     last_sync: datetime | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # TCR refused to report this replica's sync status
 
 
 def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: int) -> tuple[str, datetime | None, str]:
@@ -107,6 +109,7 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
         return "failed", None, "the replica no longer exists"
     name = f"{record.namespace}/{record.repository}"
     mentioned = False
+    failure = ""
     for entry in sorted(replica.logs, key=lambda e: str(e.get("startTime") or "")):
         source, tags = _ref(str(entry.get("source") or entry.get("destination") or ""))
         if source != name or (record.tag and tags and record.tag not in tags):
@@ -115,11 +118,13 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
         if started is None or started + CLOCK_SKEW < pushed:
             continue
         mentioned = True
-        state = str(entry.get("status") or "")
-        if state.lower() in ("succeed", "success", "succeeded"):
+        state = str(entry.get("status") or "").lower()
+        if state in ("succeed", "success", "succeeded"):  # a later success outweighs an earlier failure
             return "replicated", _parse(entry.get("endTime")) or started, "TCR replication log"
-        if state.lower() in ("failed", "fail", "error"):
-            return "failed", None, f"TCR replication log reports {state} for {entry.get('source')}"
+        if state in ("failed", "fail", "error") and not failure:
+            failure = f"TCR replication log reports {entry.get('status')} for {entry.get('source')}"
+    if failure:
+        return "failed", None, failure
     # TCR shows only a slice of its log (one entry when it answers the schema's single-object shape):
     # when the image is not in view, a successful sync that completed after the push covers it.
     if (
@@ -226,6 +231,11 @@ class Auditor:
         problems = []
         for v in views:
             created = _parse(v.created_at)
+            if v.error:
+                problems.append(
+                    {"replicaRegistryId": v.replica_id, "region": v.region, "status": "Unknown", "detail": v.error}
+                )
+                continue
             if v.status == "Running":
                 continue
             if v.status == "Deploying" and (created is None or self.now - created < DEPLOYING_GRACE):
@@ -233,7 +243,17 @@ class Auditor:
             problems.append({"replicaRegistryId": v.replica_id, "region": v.region, "status": v.status})
         return problems
 
-    def audit(self, inst: Mapping[str, Any], options: Options) -> InstanceAudit:
+    def _sync_safely(self, inst: Mapping[str, Any], view: ReplicaView, oldest: datetime | None) -> int:
+        """One replica's sync status and log; a refusal (e.g. the replica is being deleted) is a finding."""
+        try:
+            return self._sync(inst, view, oldest)
+        except ApiError as exc:
+            if exc.status in (429, 503):
+                raise  # throttled or unavailable: the whole instance waits for the next run
+            view.error = f"{exc.code}: {exc.message}"
+            return 0
+
+    def audit(self, inst: Mapping[str, Any], options: Options, notifier: Any) -> InstanceAudit:
         registry_id = str(inst["registryId"])
         primary = regions.find(str(inst.get("region") or ""))
         views = self._replicas(inst)
@@ -241,23 +261,21 @@ class Auditor:
         first = next(pages, [])
         # inbox keys sort by day: the first page holds the oldest push, which bounds TCR log paging
         oldest = min((rl.parse_time(r.pushedAt) for item in first for r in item.records), default=None)
-        archived = sum(self._sync(inst, v, oldest) for v in views)
+        archived = sum(self._sync_safely(inst, v, oldest) for v in views)
 
         run = _Run(registry_id, {v.replica_id: v for v in views}, options)
-        state = self.store.get_state(registry_id) if first else {}
-        run.late_seen = set(state.get("late", []))
-        run.partial = dict(state.get("partial", {}))
+        run.notify = bool(options.notify and notifier.enabled)
+        run.state = self.store.get_state(registry_id)
+        run.late_seen = set(run.state.get("late", []))
+        run.partial = dict(run.state.get("partial", {}))
+        run.outbox = [n for n in run.state.get("outbox", []) if isinstance(n, dict)] if run.notify else []
         for items in itertools.chain([first], pages):
             self._resolve_page(run, items)
             if self.deadline.remaining() < 30:
                 run.complete = False  # the rest waits for the next run; what is done is saved
                 break
-        if first or state:
-            new_state = {"late": sorted(run.late_seen & run.still_pending)[-LATE_MEMORY:], "partial": run.partial}
-            if new_state != {"late": state.get("late", []), "partial": state.get("partial", {})}:
-                self.store.put_state(registry_id, new_state)
-
-        findings = self._findings(inst, primary, views, run.notes)
+        findings = self._findings(inst, primary, views, run)
+        deliveries = self._deliver(run, notifier)
         report = {
             "registryId": registry_id,
             "primaryRegion": inst.get("region"),
@@ -273,6 +291,7 @@ class Auditor:
             ],
             "pendingBefore": len(run.seen),
             "resolved": {"replicated": run.counts["replicated"], "failed": run.counts["failed"]},
+            "alreadyResolved": run.counts["settled"],
             "stillPending": len(run.still_pending),
             "late": run.counts["late"],
             "newlyLate": run.newly_late,
@@ -280,14 +299,46 @@ class Auditor:
             "segmentsWritten": run.segments,
             "complete": run.complete,
             "findings": findings,
+            "notifications": {"kinds": _count(n.kind for n in run.notes), **notify.summarize(deliveries)},
         }
         return InstanceAudit(registry_id, report, run.notes)
 
+    def _save_state(self, run: _Run) -> None:
+        state = {
+            "late": sorted(run.late_seen - run.resolved_ids)[-LATE_MEMORY:],
+            "partial": run.partial,
+            "outbox": run.outbox[-MAX_OUTBOX:],
+        }
+        if state != {k: run.state.get(k, [] if k != "partial" else {}) for k in state}:
+            self.store.put_state(run.registry_id, state)
+            run.state = state
+
+    def _already_resolved(self, run: _Run, records: list[rl.Record]) -> set[tuple[str, str]]:
+        """Ids of these records that a segment already holds (a push redelivered after it was resolved)."""
+        found: set[tuple[str, str]] = set()
+        for region, day in sorted({(r.replicaRegion, r.day) for r in records}):
+            if (region, day) not in run.segment_ids:
+                stored = self.store.read_segments(run.registry_id, region, day)
+                run.segment_ids[(region, day)] = {r.record_id for r in stored if r.status != "pending"}
+            found |= {r.record_id for r in records if r.record_id in run.segment_ids[(region, day)]}
+        return found
+
     def _resolve_page(self, run: _Run, items: list[Any]) -> None:
-        """Decide the records of one inbox page, announce what needs it, move the resolved out (batched)."""
+        """Decide one inbox page; keep its notices in the outbox, then move the resolved out (batched).
+
+        The outbox and the announcement state are saved before the inbox changes, so a crash or an SCF
+        retry can repeat the page but never lose a notice or announce one twice.
+        """
         pending = [r for item in items for r in item.records if r.status == "pending" and r.record_id not in run.seen]
         run.seen.update(r.record_id for r in pending)
+        if not pending:
+            return
+        settled = self._already_resolved(run, pending)
+        run.counts["settled"] += len(settled)
+        run.resolved_ids.update(f"{e}:{r}" for e, r in settled)
+        pending = [r for r in pending if r.record_id not in settled]
         resolved: list[rl.Record] = []
+        notes: list[notify.Notification] = []
         for record in pending:
             status, at, reason = decide(
                 record, run.replicas.get(record.replicaRegistryId), self.now, run.options.sla_seconds
@@ -300,23 +351,42 @@ class Auditor:
                 resolved.append(
                     record.with_status(status, updated_at=self.now, replicated_at=at, lag_seconds=lag, source="audit")
                 )
+                run.resolved_ids.add(rid)
                 if status == "failed":
-                    run.notes.append(notify.failed(*_image_args(record), reason))
+                    notes.append(notify.failed(*_image_args(record), reason))
                 continue
             run.still_pending.add(rid)
             if status == "late" and rid not in run.late_seen:
                 run.late_seen.add(rid)
                 run.newly_late += 1
                 waited = round((self.now - rl.parse_time(record.pushedAt)).total_seconds(), 1)
-                run.notes.append(notify.late(*_image_args(record), run.options.sla_seconds, waited))
-        self._announce_complete_events(run, pending, resolved)
-        if resolved:
-            result = self.store.resolve(run.registry_id, resolved, items)
+                notes.append(notify.late(*_image_args(record), run.options.sla_seconds, waited))
+        notes.extend(self._announce_complete_events(run, pending, resolved))
+        run.notes.extend(notes)
+        if run.notify:
+            run.outbox.extend(n.body for n in notes)
+        self._save_state(run)
+        if resolved or settled:
+            result = self.store.resolve(run.registry_id, resolved, items, settled=settled)
             run.segments += len(result.segments_written)
 
+    def _deliver(self, run: _Run, notifier: Any) -> list[Any]:
+        """Send the outbox (this run's notices and any a receiver refused before); keep what failed."""
+        if not run.notify:
+            return []
+        pending = [notify.Notification(kind=b["kind"], id=b["id"], body=b) for b in run.outbox if "id" in b]
+        deliveries = notifier.send_all(pending, self.deadline)
+        failed = {d.id for d in deliveries if d.outcome == "failed"}
+        run.outbox = [n.body for n in pending if n.id in failed]
+        self._save_state(run)
+        return deliveries
+
     @staticmethod
-    def _announce_complete_events(run: _Run, pending: list[rl.Record], resolved: list[rl.Record]) -> None:
+    def _announce_complete_events(
+        run: _Run, pending: list[rl.Record], resolved: list[rl.Record]
+    ) -> list[notify.Notification]:
         """One "replicated everywhere" notice per event whose last pending replica resolved now, none failed."""
+        notes: list[notify.Notification] = []
         resolved_by_id = {r.record_id: r for r in resolved}
         by_event: dict[str, list[rl.Record]] = {}
         for r in pending:
@@ -335,17 +405,19 @@ class Auditor:
             if all(e["status"] == "replicated" for e in everything):
                 first = now_done[0]
                 registry_id, repository, tag, digest, pushed_at = _image_args(first)[:5]
-                run.notes.append(
+                notes.append(
                     notify.replicated(
                         registry_id, repository, tag, digest, pushed_at, everything, primary_region=first.primaryRegion
                     )
                 )
+        return notes
 
     def _findings(
-        self, inst: Mapping[str, Any], primary: Region | None, views: list[ReplicaView], notes: list[Any]
+        self, inst: Mapping[str, Any], primary: Region | None, views: list[ReplicaView], run: _Run
     ) -> list[dict[str, Any]]:
-        """Policy drift and unhealthy replicas, each with its notification."""
+        """Policy drift and unhealthy replicas, each with its notification (one id per finding and day)."""
         registry_id = str(inst["registryId"])
+        notes: list[notify.Notification] = []
         period = self.now.strftime("%Y-%m-%d")
         findings: list[dict[str, Any]] = []
         if primary is not None:
@@ -360,8 +432,13 @@ class Auditor:
         for p in self._health(inst, views):
             findings.append({"kind": "replica_unhealthy", **p})
             notes.append(
-                notify.replica_unhealthy(registry_id, p["replicaRegistryId"], p["region"], p["status"], period=period)
+                notify.replica_unhealthy(
+                    registry_id, p["replicaRegistryId"], p["region"], p["status"], period=period, detail=p.get("detail")
+                )
             )
+        run.notes.extend(notes)
+        if run.notify:
+            run.outbox.extend(n.body for n in notes)
         return findings
 
 
@@ -374,10 +451,17 @@ class _Run:
     options: Options
     seen: set[tuple[str, str]] = field(default_factory=set)
     still_pending: set[str] = field(default_factory=set)
+    resolved_ids: set[str] = field(default_factory=set)
     late_seen: set[str] = field(default_factory=set)
     partial: dict[str, dict[str, Any]] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=lambda: {"replicated": 0, "failed": 0, "late": 0, "pending": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"replicated": 0, "failed": 0, "late": 0, "pending": 0, "settled": 0}
+    )
     notes: list[Any] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    segment_ids: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+    notify: bool = False
     newly_late: int = 0
     segments: int = 0
     complete: bool = True
@@ -436,7 +520,8 @@ def run(
         "errors": [],
         "complete": True,
     }
-    notes: list[notify.Notification] = []
+    kinds: dict[str, int] = {}
+    sent = {"sent": 0, "skipped": 0, "failed": 0}
     for inst in sorted(instances, key=lambda i: str(i["registryId"])):
         registry_id = str(inst["registryId"])
         if deadline.remaining() < 20:
@@ -446,23 +531,24 @@ def run(
             )
             continue
         try:
-            result = auditor.audit(inst, options)
+            result = auditor.audit(inst, options, notifier)
+            report = {"runId": run_id, "generatedAt": rl.iso_utc(now), **result.report}
+            key = rl.report_key(registry_id, now.strftime("%Y-%m-%d"), run_id)
+            store.put_json(key, report)
         except ApiError as exc:
             log.event("audit.instance-failed", level="error", registryId=registry_id, code=exc.code)
             summary["errors"].append({"registryId": registry_id, "code": exc.code, "message": exc.message})
             summary["complete"] = False
             continue
-        report = {"runId": run_id, "generatedAt": rl.iso_utc(now), **result.report}
-        key = rl.report_key(registry_id, now.strftime("%Y-%m-%d"), run_id)
-        store.put_json(key, report)
-        notes.extend(result.notifications)
+        for kind, n in result.report["notifications"]["kinds"].items():
+            kinds[kind] = kinds.get(kind, 0) + n
+        for outcome in sent:
+            sent[outcome] += result.report["notifications"].get(outcome, 0)
         summary["instances"].append({"registryId": registry_id, "report": key, **_headline(result.report)})
         summary["complete"] = summary["complete"] and result.report["complete"]
-    deliveries = notifier.send_all(notes, deadline) if options.notify else []
-    summary["notifications"] = {
-        "kinds": _count(n.kind for n in notes),
-        **notify.summarize(deliveries),
-    }
+    if not (options.notify and notifier.enabled):
+        sent["skipped"] = sum(kinds.values())
+    summary["notifications"] = {"kinds": kinds, **sent}
     summary["finishedAt"] = rl.iso_utc(datetime.now(timezone.utc))
     store.put_json(rl.LATEST_REPORT_KEY, summary)
     summary["latestReport"] = rl.LATEST_REPORT_KEY

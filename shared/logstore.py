@@ -404,6 +404,7 @@ class LogStore:
         resolved: Iterable[Record],
         inbox: Iterable[InboxItem] | None = None,
         *,
+        settled: Iterable[tuple[str, str]] = (),
         compact: bool = True,
     ) -> ResolveResult:
         """Move resolved records out of the inbox into segments, crash-safe and idempotent.
@@ -414,11 +415,12 @@ class LogStore:
         4. replica-days with more than COMPACT_THRESHOLD segments are compacted.
         `inbox` is what `list_inbox` returned (listed again when omitted). A crash between steps loses nothing:
         readers prefer a resolved record over its pending copy, and a retried run overwrites the same keys.
+        `settled`: record ids already resolved in a segment (a redelivered push): their inbox copies just go.
         """
         resolved = [r for r in resolved if r.registryId == registry_id]
         result = ResolveResult()
         result.segments_written = self.write_segments(resolved)
-        done = {r.record_id for r in resolved}
+        done = {r.record_id for r in resolved} | set(settled)
         items = list(inbox) if inbox is not None else self.list_inbox(registry_id)
         to_delete: list[str] = []
         for item in items:
@@ -427,11 +429,10 @@ class LogStore:
                 continue
             if left:
                 new_key = rl.inbox_key(left)
-                if new_key != item.key:
-                    self._put(new_key, rl.inbox_body(left), "application/json")
-                    result.inbox_rewritten += 1
-                else:
-                    continue
+                self._put(new_key, rl.inbox_body(left), "application/json")
+                result.inbox_rewritten += 1
+                if new_key == item.key:
+                    continue  # an overflow key ("~"): the same key now holds only what is left
             to_delete.append(item.key)
         self._delete_many(to_delete)
         result.inbox_deleted = len(to_delete)
@@ -540,7 +541,8 @@ class LogStore:
             except ValueError as exc:
                 raise ApiError("InvalidRequest", f"cursor: {exc}; start again without a cursor") from exc
 
-        region_filter = replica if replica and REGION_RE.match(replica) else None
+        # a replica registry id (tcr-...) can look like a region name: only a non-tcr value is a region
+        region_filter = replica if replica and not replica.startswith("tcr-") and REGION_RE.match(replica) else None
         if region_filter:
             regions = [region_filter]
         else:

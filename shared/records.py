@@ -58,7 +58,10 @@ def parse_time(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError("time must not be a boolean")
     if isinstance(value, (int, float)):
-        dt = datetime.fromtimestamp(float(value), tz=timezone.utc)
+        try:
+            dt = datetime.fromtimestamp(float(value), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(f"time out of range: {value!r}") from exc
     elif isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     elif isinstance(value, str):
@@ -67,10 +70,11 @@ def parse_time(value: Any) -> datetime:
             raise ValueError("empty time")
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
-        # Python 3.10 fromisoformat accepts only 0, 3 or 6 fractional digits: normalise to 6
-        match = re.match(r"^(.*T\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
+        # Python 3.10 fromisoformat accepts only 0, 3 or 6 fractional digits and +hh:mm offsets: normalise
+        match = re.match(r"^(.*[T ]\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
         if match:
             text = f"{match.group(1)}.{match.group(2)[:6].ljust(6, '0')}{match.group(3)}"
+        text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
         try:
             dt = datetime.fromisoformat(text)
         except ValueError as exc:
@@ -79,7 +83,10 @@ def parse_time(value: Any) -> datetime:
             dt = dt.replace(tzinfo=timezone.utc)
     else:
         raise ValueError(f"not a time: {value!r}")
-    return dt.astimezone(timezone.utc).replace(microsecond=0)
+    try:
+        return dt.astimezone(timezone.utc).replace(microsecond=0)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise ValueError(f"time out of range: {value!r}") from exc
 
 
 def iso_utc(value: Any) -> str:

@@ -74,19 +74,11 @@ def authenticate(headers: Mapping[str, str], body: str, config: Config) -> None:
 # -- payload parsing ----------------------------------------------------------------------------------
 
 
-def _from_unix(value: Any) -> datetime:
-    return datetime.fromtimestamp(int(value), tz=timezone.utc)
+def _time(value: Any) -> datetime:
+    """occur_at (unix seconds) or a distribution timestamp (RFC 3339, nanoseconds, any offset)."""
+    from shared.records import parse_time
 
-
-def _from_iso(value: str) -> datetime:
-    text = value.strip().replace("Z", "+00:00")
-    if "." in text:  # distribution sends nanoseconds; fromisoformat on 3.10 takes at most microseconds
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parse_time(value)
 
 
 def _host(url: str) -> str:
@@ -110,7 +102,7 @@ def _registry_event(data: Mapping[str, Any], now: datetime) -> tuple[list[Push],
     resources = event_data.get("resources") or []
     if not resources:
         return [], "the event lists no resources"
-    occurred = _from_unix(data["occur_at"]) if "occur_at" in data else now
+    occurred = _time(int(data["occur_at"])) if "occur_at" in data else now
     namespace = repo.get("namespace") or ""
     name = repo.get("name") or ""
     full = repo.get("repo_full_name") or ""
@@ -150,7 +142,7 @@ def _distribution_envelope(data: Mapping[str, Any], now: datetime) -> tuple[list
         full = target.get("repository") or ""
         namespace, _, name = full.partition("/")
         try:
-            occurred = _from_iso(event["timestamp"]) if event.get("timestamp") else now
+            occurred = _time(event["timestamp"]) if event.get("timestamp") else now
         except ValueError:
             raise ApiError(
                 "InvalidRequest", "body.events[].timestamp: must be an RFC 3339 time (rule: format)"

@@ -30,11 +30,18 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.refuse = 0  # answer 503 to this many deliveries (a receiver that is down)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if outer.refuse > 0:
+                    outer.refuse -= 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(204)
                 self.end_headers()
@@ -316,3 +323,81 @@ def test_failed_and_late_replications_are_reported_once(cloud, env, tcr, receive
     late = [n for n in receiver.bodies("late") if n["registryId"] == registry_id]
     assert [n["digest"] for n in failed] == [bad]
     assert [n["digest"] for n in late] == [slow], "a late replication is announced once, not every run"
+
+
+def test_redelivery_after_the_audit_changes_nothing(cloud, env, tcr, receiver):
+    registry_id = setup_instance(env, tcr, regions=("ap-nanjing",), namespace="again")
+    digest = push(cloud, registry_id, "app", "7", namespace="again")
+    wait_for(lambda: len(records(env, registry_id)) == 1)
+    time.sleep(0.3)
+    wait_for(lambda: audit(cloud, json.dumps({"instances": [registry_id]}))["instances"][0]["stillPending"] == 0)
+    before = records(env, registry_id)
+    assert before[0]["status"] == "replicated"
+    triggers = tcr.call_json("DescribeWebhookTrigger", {"RegistryId": registry_id, "Namespace": "again"})
+    trigger_id = triggers["Response"]["Triggers"][0]["Id"]
+    detail = tcr.call_json(
+        "DescribeWebhookTriggerLog", {"RegistryId": registry_id, "Namespace": "again", "Id": trigger_id}
+    )
+    original = json.loads(detail["Response"]["Logs"][0]["Detail"])  # what TCR sent: redeliver it as is
+    assert original["event_data"]["resources"][0]["digest"] == digest
+    status, body = call("POST", env["WEBHOOK_URL"], original, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
+    assert status == 202 and body["records"] == 1
+    assert len(cos_keys(env, f"inbox/{registry_id}/")) == 1  # the redelivery is pending again in the inbox
+    summary = audit(cloud, json.dumps({"instances": [registry_id]}))
+    report = cos_json(env, summary["instances"][0]["report"])
+    assert report["alreadyResolved"] == 1 and report["resolved"] == {"replicated": 0, "failed": 0}
+    assert records(env, registry_id) == before, "the first resolution stands"
+    assert cos_keys(env, f"inbox/{registry_id}/") == []
+    notes = [n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]
+    assert len(notes) == 1
+
+
+def test_a_refused_notification_is_delivered_by_a_later_run(cloud, env, tcr, receiver):
+    registry_id = setup_instance(env, tcr, regions=("ap-chengdu",), namespace="outbox")
+    push(cloud, registry_id, "svc", "1", namespace="outbox")
+    wait_for(lambda: len(records(env, registry_id)) == 1)
+    time.sleep(0.3)
+    receiver.refuse = 100  # the receiver is down for this run (the notifier retries a few times)
+    message = json.dumps({"instances": [registry_id]})
+    try:
+        first = wait_for(lambda: (s := audit(cloud, message))["instances"][0]["resolved"]["replicated"] == 1 and s)
+    finally:
+        receiver.refuse = 0
+    assert first["notifications"]["failed"] >= 1
+    assert not [n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]
+    assert cos_json(env, f"state/{registry_id}/audit.json")["outbox"], "kept for the next run"
+    second = audit(cloud, message)
+    assert second["notifications"]["sent"] >= 1
+    assert len([n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]) == 1
+    assert cos_json(env, f"state/{registry_id}/audit.json")["outbox"] == []
+    audit(cloud, message)
+    assert len([n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]) == 1
+
+
+def test_query_by_replica_id_and_out_of_range_times(cloud, env, tcr):
+    registry_id = setup_instance(env, tcr, regions=("ap-beijing",), namespace="ids")
+    push(cloud, registry_id, "svc", "1", namespace="ids")
+    recs = wait_for(lambda: records(env, registry_id))
+    replica_id = recs[0]["replicaRegistryId"]
+    assert len(records(env, registry_id, replica=replica_id)) == 1
+    assert len(records(env, registry_id, replica="ap-beijing")) == 1
+    status, body = api(env, "GET", f"/instances/{registry_id}/replication-logs?since=9999-12-31T23:59:59-23:59")
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+    envelope = {
+        "events": [
+            {
+                "action": "push",
+                "timestamp": "0001-01-01T00:00:00+01:00",
+                "target": {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": "sha256:" + "1" * 64,
+                    "repository": "ids/svc",
+                    "tag": "2",
+                },
+            }
+        ]
+    }
+    status, body = call(
+        "POST", env["WEBHOOK_URL"] + f"?registryId={registry_id}", envelope, headers={"X-Webhook-Token": WEBHOOK_TOKEN}
+    )
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest")

@@ -120,3 +120,27 @@ def test_tcr_times_with_any_fraction_parse(text, expected):
     from shared.replicas import _parse_time
 
     assert _parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2026-11-27T14:44:26.402973972-08:00", datetime(2026, 11, 27, 22, 44, 26, tzinfo=timezone.utc)),
+        ("2026-11-28T01:59:59.5+0800", datetime(2026, 11, 27, 17, 59, 59, tzinfo=timezone.utc)),
+        ("2026-11-28 01:59:59.123456789Z", datetime(2026, 11, 28, 1, 59, 59, tzinfo=timezone.utc)),
+    ],
+)
+def test_distribution_timestamps_keep_their_offset(stamp, expected):
+    body = json.loads(load("webhook_distribution_envelope.json")["body"])
+    body["events"][1]["timestamp"] = stamp
+    pushes, _ = webhook.parse(body, NOW)
+    assert pushes[0].occurred_at == expected
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59"])
+def test_out_of_range_timestamps_are_invalid_requests(stamp):
+    body = json.loads(load("webhook_distribution_envelope.json")["body"])
+    body["events"][1]["timestamp"] = stamp
+    with pytest.raises(ApiError) as info:
+        webhook.parse(body, NOW)
+    assert info.value.code == "InvalidRequest"
