@@ -32,7 +32,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_SECRET_ID = "AKIDLOCALCLOUD0000000000000000000000"
 DEFAULT_SECRET_KEY = "localcloudSecretKey00000000000000"
-SESSION_TOKEN = "localcloudSessionToken"
+# The run role's temporary credentials: what SCF injects into a function (scf-platform.md, tcr-sdk-wire.md §6).
+# A request signed with this key pair must carry this session token (X-TC-Token / x-cos-security-token).
+ROLE_SECRET_ID = "AKIDLOCALCLOUDROLE000000000000000000"
+ROLE_SECRET_KEY = "localcloudRoleSecretKey0000000000"
+SESSION_TOKEN = "localcloudSessionToken0000000000000000000000000000"
 APPID = "1250000000"
 UIN = "100000000001"
 REGION = "ap-guangzhou"
@@ -57,11 +61,27 @@ def base_port(prog: str = "localcloud") -> int:
 
 
 def credentials() -> tuple[str, str]:
-    """The key pair localcloud accepts: env LOCALCLOUD_SECRET_ID / LOCALCLOUD_SECRET_KEY or the defaults."""
+    """The account's permanent key pair (no token needed): env LOCALCLOUD_SECRET_ID / LOCALCLOUD_SECRET_KEY
+    or the defaults. For admin scripts and tests that act as the account owner."""
     return (
         os.environ.get("LOCALCLOUD_SECRET_ID") or DEFAULT_SECRET_ID,
         os.environ.get("LOCALCLOUD_SECRET_KEY") or DEFAULT_SECRET_KEY,
     )
+
+
+def role_credentials() -> tuple[str, str, str]:
+    """The run role's temporary credentials (SecretId, SecretKey, session token) handed to the functions."""
+    return ROLE_SECRET_ID, ROLE_SECRET_KEY, SESSION_TOKEN
+
+
+def accepted_keys() -> tuple[dict[str, str], dict[str, str]]:
+    """(SecretId -> SecretKey, SecretId -> required session token) for TCR and COS: the permanent pair and
+    the role's temporary pair, whose token is required."""
+    secret_id, secret_key = credentials()
+    role_id, role_key, token = role_credentials()
+    keys = {role_id: role_key, secret_id: secret_key}  # a permanent key configured as the role's id stays permanent
+    tokens = {role_id: token} if secret_id != role_id else {}
+    return keys, tokens
 
 
 def _json(status: int, payload: Any) -> Response:
@@ -123,13 +143,15 @@ class LocalCloud:
     def env(self) -> dict[str, str]:
         """KEY=VALUE settings that point the functions (or a script) at this localcloud.
 
+        The credentials are the run role's temporary ones, as SCF injects them: TENCENTCLOUD_SECRETID,
+        TENCENTCLOUD_SECRETKEY and TENCENTCLOUD_SESSIONTOKEN; a client built from them must send the token.
         Includes `function_env` (it wins), so a script gets the same API_TOKEN the functions run with.
         """
-        secret_id, secret_key = credentials()
+        secret_id, secret_key, token = role_credentials()
         env = {
             "TENCENTCLOUD_SECRETID": secret_id,
             "TENCENTCLOUD_SECRETKEY": secret_key,
-            "TENCENTCLOUD_SESSIONTOKEN": SESSION_TOKEN,
+            "TENCENTCLOUD_SESSIONTOKEN": token,
             "TENCENTCLOUD_REGION": REGION,
             "TENCENTCLOUD_APPID": APPID,
             "TENCENTCLOUD_UIN": UIN,
@@ -164,16 +186,17 @@ class LocalCloud:
             return self
         plan = self._plan if self._plan is not None else self.plan_from_env()
         self.faults = Faults(plan)
-        secret_id, secret_key = credentials()
-        keys = {secret_id: secret_key}
+        keys, tokens = accepted_keys()
         if self.tcr is None:
             from localcloud.tcr import TcrService
 
-            self.tcr = TcrService(keys=keys, faults=self.faults, replica_ready_after_s=self.replica_ready_after_s)
+            self.tcr = TcrService(
+                keys=keys, tokens=tokens, faults=self.faults, replica_ready_after_s=self.replica_ready_after_s
+            )
         if self.cos is None:
             from localcloud.cos import CosService
 
-            self.cos = CosService(keys=keys, faults=self.faults)
+            self.cos = CosService(keys=keys, tokens=tokens, faults=self.faults)
             # in its own region only, as in COS: a client configured for another region gets NoSuchBucket
             self.cos.create_bucket(LOG_BUCKET, region=LOG_BUCKET_REGION)
         self._load_state()

@@ -197,8 +197,10 @@ class CosService:
         faults: Faults,
         buckets: Iterable[str] = (),
         now: Callable[[], float] = time.time,
+        tokens: dict[str, str] | None = None,
     ) -> None:
         self._keys = dict(keys)
+        self._tokens = dict(tokens or {})  # SecretId of temporary credentials -> its security token
         self._faults = faults
         self._now = now
         self._lock = threading.RLock()
@@ -367,6 +369,7 @@ class CosService:
         cos_sign.verify(
             auth=auth,
             keys=self._keys,
+            tokens=self._tokens,
             method=req.method,
             path="/" + key,
             query=req.query,

@@ -142,10 +142,15 @@ def verify(
     query: dict[str, list[str]],
     headers: dict[str, str],
     now: float,
+    tokens: dict[str, str] | None = None,
 ) -> str:
     """Check one request; return the SecretId on success, raise SignatureError otherwise.
 
-    Order of checks: algorithm, SecretId known, q-sign-time window, signature value.
+    Order of checks: algorithm, SecretId known, q-sign-time window, signature value, session token.
+    `tokens` maps the SecretId of temporary (role) credentials to their session token, which the request
+    must carry (header `x-cos-security-token`, or query `x-cos-security-token` / `q-token` on a pre-signed
+    URL); a missing or different token is 403 `InvalidAccessKeyId` (a temporary SecretId means nothing
+    without its token). A SecretId not in `tokens` is a permanent key: no token needed, none checked.
     """
     if auth.algorithm.lower() != "sha1":
         raise SignatureError(403, "AccessDenied", f"q-sign-algorithm {auth.algorithm!r} is not supported; use sha1")
@@ -175,4 +180,30 @@ def verify(
             "The request signature we calculated does not match the signature you provided. "
             "Check your key and signing method.",
         )
+    expected_token = (tokens or {}).get(auth.access_key)
+    if expected_token is not None:
+        sent = _sent_token(headers, query)
+        if not sent:
+            raise SignatureError(
+                403,
+                "InvalidAccessKeyId",
+                f"The SecretId {auth.access_key} is a temporary key: the request must carry its security token "
+                "(x-cos-security-token).",
+            )
+        if not hmac.compare_digest(sent.encode("utf-8"), expected_token.encode("utf-8")):
+            raise SignatureError(
+                403,
+                "InvalidAccessKeyId",
+                f"The security token is not the one issued with the temporary SecretId {auth.access_key}.",
+            )
     return auth.access_key
+
+
+def _sent_token(headers: dict[str, str], query: dict[str, list[str]]) -> str:
+    for name, value in headers.items():
+        if name.lower() == "x-cos-security-token":
+            return value
+    for name, values in query.items():
+        if name.lower() in ("x-cos-security-token", "q-token") and values:
+            return values[0]
+    return ""

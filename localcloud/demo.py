@@ -157,7 +157,9 @@ class Tcr:
         from tencentcloud.common.profile.http_profile import HttpProfile
         from tencentcloud.tcr.v20190924 import tcr_client
 
-        cred = credential.Credential(env["TENCENTCLOUD_SECRETID"], env["TENCENTCLOUD_SECRETKEY"])
+        cred = credential.Credential(
+            env["TENCENTCLOUD_SECRETID"], env["TENCENTCLOUD_SECRETKEY"], env.get("TENCENTCLOUD_SESSIONTOKEN") or None
+        )
         profile = ClientProfile(httpProfile=HttpProfile(endpoint=env["TCR_ENDPOINT"], protocol="http"))
         self.client = tcr_client.TcrClient(cred, PRIMARY, profile)
 
@@ -181,6 +183,7 @@ def cos_client(env: dict[str, str]) -> Any:
         Region=env["LOG_BUCKET_REGION"],
         SecretId=env["TENCENTCLOUD_SECRETID"],
         SecretKey=env["TENCENTCLOUD_SECRETKEY"],
+        Token=env.get("TENCENTCLOUD_SESSIONTOKEN") or None,
         Scheme="http",
         IP=host,
         Port=int(port),

@@ -92,8 +92,10 @@ class TcrService:
         replica_ready_after_s: float = 1.0,
         now: Callable[[], float] = time.time,
         post_webhook: PostWebhook | None = None,
+        tokens: dict[str, str] | None = None,
     ) -> None:
         self._keys = dict(keys)
+        self._tokens = dict(tokens or {})  # SecretId of temporary credentials -> its session token
         self._faults = faults
         self._ready_after = float(replica_ready_after_s)
         self._now = now
@@ -142,6 +144,7 @@ class TcrService:
                     body=req.body,
                     keys=self._keys,
                     now=self._now(),
+                    tokens=self._tokens,
                 )
             except AuthError as exc:
                 raise ApiError(exc.code, exc.message) from None

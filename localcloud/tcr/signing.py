@@ -48,8 +48,14 @@ def verify(
     keys: dict[str, str],
     now: float,
     service: str = "tcr",
+    tokens: dict[str, str] | None = None,
 ) -> str:
-    """Check the Authorization header; return the SecretId on success, raise AuthError otherwise."""
+    """Check the Authorization header; return the SecretId on success, raise AuthError otherwise.
+
+    `tokens` maps the SecretId of temporary (role) credentials to their session token: a request signed
+    with such a key must carry that token in `X-TC-Token` (AuthFailure.TokenFailure otherwise). A SecretId
+    not in `tokens` is a permanent key: it needs no token, and a token sent with it is not checked.
+    """
     auth = headers.get("authorization", "")
     if not auth:
         raise AuthError("AuthFailure.SignatureFailure", "The request has no Authorization header.")
@@ -114,4 +120,18 @@ def verify(
             "AuthFailure.SignatureFailure",
             "The provided credentials could not be validated; check the SecretKey and the signing method.",
         )
+    expected_token = (tokens or {}).get(secret_id)
+    if expected_token is not None:
+        sent = headers.get("x-tc-token", "")
+        if not sent:
+            raise AuthError(
+                "AuthFailure.TokenFailure",
+                f"The SecretId {secret_id} is a temporary credential: the request must carry its session token "
+                "(X-TC-Token).",
+            )
+        if not hmac.compare_digest(sent.encode("utf-8"), expected_token.encode("utf-8")):
+            raise AuthError(
+                "AuthFailure.TokenFailure",
+                f"The session token (X-TC-Token) is not the one issued with the SecretId {secret_id}.",
+            )
     return secret_id

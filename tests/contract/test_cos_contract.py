@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +27,10 @@ SECRET_ID = "AKIDLOCALCLOUD0000000000000000000000"
 SECRET_KEY = "localcloudSecretKey00000000000000"
 REGION = "ap-guangzhou"
 BUCKET = "tcr-replication-log-1250000000"
+# temporary (role) credentials: a different key pair that is only valid with its security token
+ROLE_ID = "AKIDROLETEMPORARY0000000000000000000"
+ROLE_KEY = "roleTemporarySecretKey00000000000"
+ROLE_TOKEN = "role-session-token-0001"
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +71,13 @@ class Cloud:
 
 def _start(**kwargs: object) -> tuple[Cloud, Server]:
     faults = Faults()
-    service = CosService(keys={SECRET_ID: SECRET_KEY}, faults=faults, buckets=[BUCKET], **kwargs)  # type: ignore[arg-type]
+    service = CosService(
+        keys={SECRET_ID: SECRET_KEY, ROLE_ID: ROLE_KEY},
+        tokens={ROLE_ID: ROLE_TOKEN},
+        faults=faults,
+        buckets=[BUCKET],
+        **kwargs,  # type: ignore[arg-type]
+    )  # type: ignore[arg-type]
     server = Server(service.handle, 0).start()
     return Cloud(service, faults, server), server
 
@@ -362,10 +374,59 @@ def test_missing_authorization_is_access_denied(cloud: Cloud) -> None:
     assert _error(exc) == (403, "AccessDenied")
 
 
-def test_security_token_is_accepted_with_the_right_keys(cloud: Cloud) -> None:
+def test_security_token_is_not_needed_nor_checked_with_the_permanent_keys(cloud: Cloud) -> None:
     client = cloud.client(token="any-session-token")
     client.put_object(Bucket=BUCKET, Key="auth/token", Body=b"t")
     assert client.get_object(Bucket=BUCKET, Key="auth/token")["Body"].get_raw_stream().read() == b"t"
+
+
+def test_temporary_keys_work_with_their_security_token(cloud: Cloud, cos: CosS3Client) -> None:
+    role = cloud.client(secret_id=ROLE_ID, secret_key=ROLE_KEY, token=ROLE_TOKEN)
+    role.put_object(Bucket=BUCKET, Key="auth/role", Body=b"r")
+    assert cos.get_object(Bucket=BUCKET, Key="auth/role")["Body"].get_raw_stream().read() == b"r"
+    assert [o["Key"] for o in role.list_objects(Bucket=BUCKET, Prefix="auth/role")["Contents"]] == ["auth/role"]
+
+
+@pytest.mark.parametrize("token", [None, "role-session-token-0002", ""])
+def test_temporary_keys_without_their_security_token_are_refused(
+    cloud: Cloud, cos: CosS3Client, token: str | None
+) -> None:
+    role = cloud.client(secret_id=ROLE_ID, secret_key=ROLE_KEY, token=token)
+    key = f"auth/role-no-token-{token}"
+    with pytest.raises(CosServiceError) as exc:
+        role.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert _error(exc) == (403, "InvalidAccessKeyId")
+    assert cos.object_exists(Bucket=BUCKET, Key=key) is False
+    with pytest.raises(CosServiceError) as list_exc:
+        role.list_objects(Bucket=BUCKET, Prefix="auth/")
+    assert _error(list_exc) == (403, "InvalidAccessKeyId")
+
+
+def _fetch(url: str) -> tuple[int, bytes]:
+    """GET a pre-signed URL of the local endpoint, naming the bucket in the Host header as COS's domain does."""
+    req = urllib.request.Request(url, headers={"Host": f"{BUCKET}.cos.{REGION}.myqcloud.com"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def test_presigned_url_of_temporary_keys_needs_the_token_in_the_query(cloud: Cloud, cos: CosS3Client) -> None:
+    cos.put_object(Bucket=BUCKET, Key="auth/presigned-role", Body=b"p")
+    role = cloud.client(secret_id=ROLE_ID, secret_key=ROLE_KEY, token=ROLE_TOKEN)
+    with_token = role.get_presigned_url(
+        Bucket=BUCKET,
+        Key="auth/presigned-role",
+        Method="GET",
+        Params={"x-cos-security-token": ROLE_TOKEN},
+        SignHost=False,
+    )
+    without = role.get_presigned_url(Bucket=BUCKET, Key="auth/presigned-role", Method="GET", SignHost=False)
+    assert _fetch(with_token) == (200, b"p")
+    status, body = _fetch(without)
+    assert status == 403
+    assert b"<Code>InvalidAccessKeyId</Code>" in body
 
 
 @pytest.mark.parametrize("skew", [20000.0, -3600.0])

@@ -34,6 +34,10 @@ os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
 SID = "AKIDLOCALCLOUD0000000000000000000000"
 SKEY = "localcloudSecretKey00000000000000"
+# temporary (role) credentials, as SCF injects them: a different key pair that is only valid with its token
+ROLE_SID = "AKIDROLETEMPORARY0000000000000000000"
+ROLE_SKEY = "roleTemporarySecretKey00000000000"
+ROLE_TOKEN = "role-session-token-0001"
 READY_S = 0.2
 
 
@@ -78,7 +82,13 @@ class Cloud:
         self, router: Router | None = None, *, now: Callable[[], float] = time.time, ready_s: float = READY_S
     ) -> None:
         self.faults = Faults({"replication": {"lagMs": [5, 20]}})
-        self.svc = TcrService(keys={SID: SKEY}, faults=self.faults, replica_ready_after_s=ready_s, now=now)
+        self.svc = TcrService(
+            keys={SID: SKEY, ROLE_SID: ROLE_SKEY},
+            tokens={ROLE_SID: ROLE_TOKEN},
+            faults=self.faults,
+            replica_ready_after_s=ready_s,
+            now=now,
+        )
         self.server: Server | None = None
         if router is None:
             self.server = Server(self.svc.handle, 0).start()
@@ -88,9 +98,11 @@ class Cloud:
             port = router.port
         self.endpoint = f"127.0.0.1:{port}"
 
-    def client(self, region: str = "ap-guangzhou", key: str = SKEY, sid: str = SID) -> tcr_client.TcrClient:
+    def client(
+        self, region: str = "ap-guangzhou", key: str = SKEY, sid: str = SID, token: str | None = None
+    ) -> tcr_client.TcrClient:
         profile = ClientProfile(httpProfile=HttpProfile(endpoint=self.endpoint, protocol="http", reqTimeout=5))
-        return tcr_client.TcrClient(credential.Credential(sid, key), region, profile)
+        return tcr_client.TcrClient(credential.Credential(sid, key, token), region, profile)
 
     def close(self) -> None:
         if self.server is not None:
@@ -263,6 +275,27 @@ def test_wrong_secret_key_is_signature_failure(cloud: Cloud) -> None:
 def test_unknown_secret_id_is_secret_id_not_found(cloud: Cloud) -> None:
     client = cloud.client(sid="AKIDUNKNOWN000000000000000000000000")
     assert sdk_error(lambda: client.DescribeRegions(models.DescribeRegionsRequest())) == "AuthFailure.SecretIdNotFound"
+
+
+def test_temporary_credentials_work_with_their_session_token(cloud: Cloud) -> None:
+    role = cloud.client(sid=ROLE_SID, key=ROLE_SKEY, token=ROLE_TOKEN)
+    registry_id = create_instance(role, "role-made")
+    assert [r.RegistryId for r in cloud.client().DescribeInstances(models.DescribeInstancesRequest()).Registries] == [
+        registry_id
+    ]
+
+
+@pytest.mark.parametrize("token", [None, "role-session-token-0002"])
+def test_temporary_credentials_without_their_session_token_are_token_failure(cloud: Cloud, token: str | None) -> None:
+    role = cloud.client(sid=ROLE_SID, key=ROLE_SKEY, token=token)
+    assert sdk_error(lambda: role.DescribeRegions(models.DescribeRegionsRequest())) == "AuthFailure.TokenFailure"
+    assert sdk_error(lambda: create_instance(role, "role-refused")) == "AuthFailure.TokenFailure"
+    assert cloud.client().DescribeInstances(models.DescribeInstancesRequest()).TotalCount == 0
+
+
+def test_permanent_keys_need_no_session_token(cloud: Cloud) -> None:
+    for token in (None, "whatever-token"):
+        assert cloud.client(token=token).DescribeRegions(models.DescribeRegionsRequest()).TotalCount > 0
 
 
 def test_stale_timestamp_is_signature_expire(cloud: Cloud) -> None:

@@ -21,7 +21,9 @@ def tcr_client(env: dict[str, str], region: str = "ap-guangzhou") -> Any:
     from tencentcloud.common.profile.http_profile import HttpProfile
     from tencentcloud.tcr.v20190924 import tcr_client as mod
 
-    cred = credential.Credential(env["TENCENTCLOUD_SECRETID"], env["TENCENTCLOUD_SECRETKEY"])
+    cred = credential.Credential(
+        env["TENCENTCLOUD_SECRETID"], env["TENCENTCLOUD_SECRETKEY"], env.get("TENCENTCLOUD_SESSIONTOKEN") or None
+    )
     profile = ClientProfile(httpProfile=HttpProfile(endpoint=env["TCR_ENDPOINT"], protocol="http", reqTimeout=10))
     return mod.TcrClient(cred, region, profile)
 
@@ -34,6 +36,7 @@ def cos_client(env: dict[str, str]) -> Any:
         Region=env["LOG_BUCKET_REGION"],
         SecretId=env["TENCENTCLOUD_SECRETID"],
         SecretKey=env["TENCENTCLOUD_SECRETKEY"],
+        Token=env.get("TENCENTCLOUD_SESSIONTOKEN") or None,
         Scheme="http",
         IP=host,
         Port=int(port),

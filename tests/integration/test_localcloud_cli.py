@@ -77,8 +77,10 @@ def test_env_prints_key_value_lines_for_the_configured_ports() -> None:
     assert pairs["COS_ENDPOINT"] == "127.0.0.1:12002"
     assert pairs["REPLICAS_URL"] == "http://127.0.0.1:12000/replicas"
     assert pairs["WEBHOOK_URL"] == "http://127.0.0.1:12000/webhook"
-    assert pairs["TENCENTCLOUD_SECRETID"] == "AKIDLOCALCLOUD0000000000000000000000"
-    assert pairs["TENCENTCLOUD_SECRETKEY"] == "localcloudSecretKey00000000000000"
+    # the run role's temporary credentials, as SCF injects them (not the account's permanent key)
+    assert pairs["TENCENTCLOUD_SECRETID"] == "AKIDLOCALCLOUDROLE000000000000000000"
+    assert pairs["TENCENTCLOUD_SECRETKEY"] == "localcloudRoleSecretKey0000000000"
+    assert pairs["TENCENTCLOUD_SESSIONTOKEN"]
     assert pairs["TENCENTCLOUD_REGION"] == "ap-guangzhou"
     assert (pairs["LOG_BUCKET"], pairs["LOG_BUCKET_REGION"]) == ("tcr-replication-log-1250000000", "ap-guangzhou")
     with socket.socket() as s:  # nothing was started: the port is still free
@@ -90,7 +92,11 @@ def test_env_default_port_and_credential_override() -> None:
     env.pop("LOCALCLOUD_PORT", None)
     pairs = dict(line.split("=", 1) for line in _cli("env", env=env).stdout.splitlines())
     assert pairs["TCR_ENDPOINT"] == "127.0.0.1:9001"
-    assert (pairs["TENCENTCLOUD_SECRETID"], pairs["TENCENTCLOUD_SECRETKEY"]) == ("AKIDother", "otherKey")
+    # the override changes the permanent key TCR and COS accept, not the role credentials handed out
+    assert (pairs["TENCENTCLOUD_SECRETID"], pairs["TENCENTCLOUD_SECRETKEY"]) == (
+        "AKIDLOCALCLOUDROLE000000000000000000",
+        "localcloudRoleSecretKey0000000000",
+    )
 
 
 def test_bad_port_is_refused() -> None:
