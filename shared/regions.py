@@ -53,6 +53,8 @@ def lookup(reference: str | int) -> Region:
     by_name, by_id = _indexes()
     if isinstance(reference, bool):
         raise RegionLookupError(reference)
+    if isinstance(reference, float) and reference.is_integer():
+        reference = int(reference)  # JSON 4.0 is the integer 4
     if isinstance(reference, int):
         found = by_id.get(reference)
     elif isinstance(reference, str):

@@ -333,6 +333,12 @@ def image_from_tcr(r: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def api_host(region: str) -> str:
+    """TCR's API host for a region: the nearby-access domain does not serve the finance zones (*-fsi),
+    which need their regional domain (reference/regions.md, tcr-sdk-wire.md §2)."""
+    return f"tcr.{region}.tencentcloudapi.com" if region.endswith("-fsi") else "tcr.tencentcloudapi.com"
+
+
 def _host_of(domain: str) -> str:
     host = domain.strip().lower()
     if "://" in host:
@@ -402,7 +408,7 @@ class TcrAdapter:
         if endpoint:
             http = HttpProfile(endpoint=endpoint.netloc, protocol="http", reqTimeout=self.timeout_s)
         else:
-            http = HttpProfile(reqTimeout=self.timeout_s)
+            http = HttpProfile(endpoint=api_host(region), reqTimeout=self.timeout_s)
         http.keepAlive = True
         profile = ClientProfile(httpProfile=http, language="en-US", disable_region_breaker=True)
         client = TcrClient(self.credentials, region, profile)

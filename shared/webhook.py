@@ -193,11 +193,13 @@ class ReplicaCache:
         self._lock = threading.Lock()
         self._targets: dict[str, Target] = {}
         self._domains: dict[str, tuple[str | None, float]] = {}
+        self._instances: dict[str, tuple[dict[str, Any], float]] = {}  # learnt while resolving a domain
 
     def clear(self) -> None:
         with self._lock:
             self._targets.clear()
             self._domains.clear()
+            self._instances.clear()
 
     def registry_for_domain(self, host: str, tcr: Any, ttl: float) -> str | None:
         now = self._clock()
@@ -209,6 +211,8 @@ class ReplicaCache:
         registry_id = inst.get("registryId") if inst else None
         with self._lock:
             self._domains[host] = (registry_id, now + ttl)
+            if inst and registry_id:  # for target() in this same invocation, whatever the TTL
+                self._instances[registry_id] = (inst, now + max(ttl, 5.0))
         return registry_id
 
     def target(self, registry_id: str, tcr: Any, ttl: float) -> Target:
@@ -217,7 +221,9 @@ class ReplicaCache:
             hit = self._targets.get(registry_id)
         if hit and hit.expires > now:
             return hit
-        inst = tcr.get_instance(registry_id)
+        with self._lock:
+            known = self._instances.pop(registry_id, None)
+        inst = known[0] if known and known[1] > now else tcr.get_instance(registry_id)
         reps = tcr.list_replicas(registry_id, region=inst.get("region"))
         target = Target(
             registry_id,

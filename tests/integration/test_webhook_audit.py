@@ -401,3 +401,15 @@ def test_query_by_replica_id_and_out_of_range_times(cloud, env, tcr):
         "POST", env["WEBHOOK_URL"] + f"?registryId={registry_id}", envelope, headers={"X-Webhook-Token": WEBHOOK_TOKEN}
     )
     assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+
+
+def test_a_cold_webhook_asks_tcr_twice(cloud, env, tcr):
+    # this cloud caches nothing (REPLICA_CACHE_SECONDS=0): each push is a cold look-up by domain
+    registry_id = setup_instance(env, tcr, regions=("ap-shanghai",), namespace="cold")
+    payload = tcr_payload(domain_of(tcr, registry_id), "sha256:" + "9" * 64)
+    before = call("GET", cloud.host_url + "/_localcloud/stats")[1]["tcr"]
+    status, body = call("POST", env["WEBHOOK_URL"], payload, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
+    after = call("GET", cloud.host_url + "/_localcloud/stats")[1]["tcr"]
+    assert status == 202 and body["registryId"] == registry_id
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    assert delta == {"DescribeInstances": 1, "DescribeReplicationInstances": 1}, delta

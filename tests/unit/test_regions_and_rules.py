@@ -177,3 +177,16 @@ def test_audit_finds_drift():
     codes = sorted(v.code for v in found)
     assert codes == ["CrossBorder", "PolicyDenied", "PolicyDenied"]
     assert any("ap-beijing" in v.message and v.rule == "required-region" for v in found)
+
+
+def test_a_whole_float_is_a_region_id():
+    assert regions.lookup(4.0).name == "ap-shanghai"
+    assert regions.find(4.5) is None
+
+
+def test_finance_zones_use_their_regional_api_host():
+    from shared.tcr import api_host
+
+    assert api_host("ap-shanghai-fsi") == "tcr.ap-shanghai-fsi.tencentcloudapi.com"
+    assert api_host("ap-shenzhen-fsi") == "tcr.ap-shenzhen-fsi.tencentcloudapi.com"
+    assert api_host("ap-guangzhou") == "tcr.tencentcloudapi.com"
