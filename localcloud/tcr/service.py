@@ -209,10 +209,13 @@ class TcrService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _instance(self, registry_id: str) -> dict[str, Any]:
+    def _instance(self, registry_id: str, region: str) -> dict[str, Any]:
+        """The instance, seen from the request's region: TCR instances are regional, so an instance of
+        another region than X-TC-Region is not found, exactly as an unknown RegistryId."""
         inst = self._s["instances"].get(registry_id)
-        if inst is None:
-            raise ApiError("ResourceNotFound", f"The instance {registry_id} does not exist.")
+        if inst is None or inst["RegionName"] != region:
+            where = f"in the region {region}" if region else "(the request names no region in X-TC-Region)"
+            raise ApiError("ResourceNotFound", f"The instance {registry_id} does not exist {where}.")
         return inst
 
     def _replica_status(self, rep: dict[str, Any]) -> str:
@@ -352,7 +355,7 @@ class TcrService:
         get(p, "DeleteBucket", "bool")
         dry_run = get(p, "DryRun", "bool", default=False)
         with self._lock:
-            inst = self._instance(registry_id)
+            inst = self._instance(registry_id, region)
             reps = self._replicas_of(registry_id)
             if reps:
                 raise ApiError(
@@ -407,7 +410,7 @@ class TcrService:
         target = region_name if region_name is not None else regions.NAMES_BY_ID[region_id]
         target_id = regions.REGION_IDS[target]
         with self._lock:
-            inst = self._instance(registry_id)
+            inst = self._instance(registry_id, region)
             if inst["RegistryType"] != "premium":
                 raise ApiError(
                     "UnsupportedOperation",
@@ -461,7 +464,7 @@ class TcrService:
         replica_id = get(p, "ReplicationRegistryId", "str", required=True)
         region_id = get(p, "ReplicationRegionId", "uint", required=True)
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             self._replica(replica_id, registry_id, region_id)
             del self._s["replicas"][replica_id]
             self._s["replicationLogs"].pop(replica_id, None)
@@ -471,7 +474,7 @@ class TcrService:
         registry_id = get(p, "RegistryId", "str", required=True)
         offset, limit = paging(p, default_limit=20, max_limit=100)
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             reps = self._replicas_of(registry_id)
             page = [self._replica_view(r) for r in reps[offset : offset + limit]]
         return {"TotalCount": len(reps), "ReplicationRegistries": page}
@@ -481,6 +484,12 @@ class TcrService:
         region_id = get(p, "ReplicationRegionId", "uint", required=True)
         with self._lock:
             rep = self._replica(replica_id, None, region_id)
+            primary = self._s["instances"].get(rep["RegistryId"])
+            if primary is None or primary["RegionName"] != region:
+                raise ApiError(
+                    "ResourceNotFound",
+                    f"The replication instance {replica_id} does not exist in the region {region or '(none)'}.",
+                )
             now = self._now()
             created = rep["created"]
             details = []
@@ -520,7 +529,7 @@ class TcrService:
         show = get(p, "ShowReplicationLog", "bool", default=False)
         page_no, limit = paging(p, default_limit=5, max_limit=20)
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             self._replica(replica_id, registry_id, region_id)
             entries = list(reversed(self._s["replicationLogs"].get(replica_id, [])))  # newest first
             done = [e for e in entries if e["end"] is not None]
@@ -551,7 +560,7 @@ class TcrService:
                 "NamespaceName must be 2-60 characters of lower-case letters, digits, '.', '_' and '-'.",
             )
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             if name in self._s["namespaces"].get(registry_id, {}):
                 raise ApiError("InvalidParameter.ErrNamespaceExist", f"The namespace {name} already exists.")
             self._ensure_namespace(registry_id, name, public)
@@ -567,7 +576,7 @@ class TcrService:
         if sort_by is not None and sort_by.lstrip("-") not in sort_keys:
             raise ApiError("InvalidParameter", "SortBy must be one of -creation_time, -name, -update_time.")
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             spaces = self._s["namespaces"].get(registry_id, {})
             if ns is not None and ns not in spaces:
                 raise ApiError("ResourceNotFound.ErrNoNamespace", f"The namespace {ns} does not exist.")
@@ -602,7 +611,7 @@ class TcrService:
         exact = get(p, "ExactMatch", "bool", default=False)
         page_no, limit = paging(p, default_limit=20, max_limit=100)
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             if ns not in self._s["namespaces"].get(registry_id, {}):
                 raise ApiError("ResourceNotFound.ErrNoNamespace", f"The namespace {ns} does not exist.")
             repo = self._s["repos"].get(registry_id, {}).get(f"{ns}/{repo_name}")
@@ -665,7 +674,7 @@ class TcrService:
                 headers.append({"Key": key, "Values": list(values)})
             targets.append({"Address": address, "Headers": headers})
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             space = self._s["namespaces"].get(registry_id, {}).get(ns)
             if space is None:
                 raise ApiError("ResourceNotFound.ErrNoNamespace", f"The namespace {ns} does not exist.")
@@ -694,7 +703,7 @@ class TcrService:
         ns = get(p, "Namespace", "str")
         offset, limit = paging(p, default_limit=20, max_limit=100)
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             found = [t for t in self._s["triggers"].get(registry_id, []) if ns is None or t["NamespaceName"] == ns]
             page = copy.deepcopy(found[offset : offset + limit])
         return {"TotalCount": len(found), "Triggers": page}
@@ -705,7 +714,7 @@ class TcrService:
         trigger_id = get(p, "Id", "int")
         offset, limit = paging(p, default_limit=20, max_limit=100)
         with self._lock:
-            self._instance(registry_id)
+            self._instance(registry_id, region)
             if ns not in self._s["namespaces"].get(registry_id, {}):
                 raise ApiError("ResourceNotFound.ErrNoNamespace", f"The namespace {ns} does not exist.")
             if trigger_id is not None and not any(

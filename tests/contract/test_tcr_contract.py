@@ -401,6 +401,57 @@ def test_create_and_describe_instance(cloud: Cloud) -> None:
     assert gz.DescribeInstances(req).TotalCount == 1
 
 
+def test_instances_are_regional_a_request_from_another_region_does_not_find_them(cloud: Cloud) -> None:
+    # TCR instances are regional: every action naming a registry needs X-TC-Region = the instance's region;
+    # from another region the instance is ResourceNotFound, exactly as an unknown RegistryId.
+    gz = cloud.client("ap-guangzhou")
+    sh = cloud.client("ap-shanghai")
+    rid = create_instance(gz, "regional-gz")
+    rep = create_replica(gz, rid, ReplicationRegionName="ap-shanghai")
+    ns = models.CreateNamespaceRequest()
+    ns.RegistryId, ns.NamespaceName = rid, "team"
+    gz.CreateNamespace(ns)
+    cloud.svc.admin_push({"registryId": rid, "namespace": "team", "repository": "api", "tag": "v1"})
+    trigger = {
+        "Name": "hook",
+        "Targets": [{"Address": "http://127.0.0.1:9/hook", "Headers": []}],
+        "EventTypes": ["pushImage"],
+        "Condition": ".*",
+        "Enabled": True,
+    }
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("DescribeReplicationInstances", {"RegistryId": rid}),
+        ("DescribeReplicationInstanceSyncStatus", {"RegistryId": rid, "ReplicationRegistryId": rep}),
+        ("DescribeReplicationInstanceCreateTasks", {"ReplicationRegistryId": rep, "ReplicationRegionId": 4}),
+        ("CreateReplicationInstance", {"RegistryId": rid, "ReplicationRegionName": "ap-beijing"}),
+        ("DeleteReplicationInstance", {"RegistryId": rid, "ReplicationRegistryId": rep, "ReplicationRegionId": 4}),
+        ("CreateNamespace", {"RegistryId": rid, "NamespaceName": "other"}),
+        ("DescribeRepositories", {"RegistryId": rid}),
+        ("DescribeImages", {"RegistryId": rid, "NamespaceName": "team", "RepositoryName": "api"}),
+        ("CreateWebhookTrigger", {"RegistryId": rid, "Namespace": "team", "Trigger": trigger}),
+        ("DescribeWebhookTrigger", {"RegistryId": rid}),
+        ("DescribeWebhookTriggerLog", {"RegistryId": rid, "Namespace": "team"}),
+        ("DeleteInstance", {"RegistryId": rid}),
+    ]
+    for action, params in calls:
+        assert sdk_error(lambda a=action, p=params: sh.call_json(a, p)) == "ResourceNotFound", action
+        assert sdk_error(lambda a=action, p=params: cloud.client("").call_json(a, p)) == "ResourceNotFound", action
+    # nothing was changed from the wrong region ...
+    assert [r.ReplicationRegistryId for r in describe_replicas(gz, rid).ReplicationRegistries] == [rep]
+    trig = models.DescribeWebhookTriggerRequest()
+    trig.RegistryId = rid
+    assert gz.DescribeWebhookTrigger(trig).TotalCount == 0
+    # ... and from the instance's own region the same calls are answered (reads here, writes in their tests)
+    for action, params in calls[:3] + calls[6:8] + calls[9:11]:
+        assert "Error" not in gz.call_json(action, params)["Response"], action
+    # DescribeInstances lists the request's region only, unless AllRegion
+    listing = models.DescribeInstancesRequest()
+    listing.Registryids = [rid]
+    assert sh.DescribeInstances(listing).TotalCount == 0
+    listing.AllRegion = True
+    assert [r.RegistryId for r in sh.DescribeInstances(listing).Registries] == [rid]
+
+
 # ---------------------------------------------------------------- replication instances
 
 
