@@ -124,7 +124,7 @@ class LogStore:
         self._credential_snapshot: tuple[str, str, str | None] | None = None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **kwargs: Any) -> LogStore:
+    def from_env(cls, environ: dict[str, str] | None = None, *, timeout: int = 10, **kwargs: Any) -> LogStore:
         """The store the functions use: LOG_BUCKET, LOG_BUCKET_REGION, COS_ENDPOINT and SCF's credentials.
 
         Missing or invalid settings raise ConfigError naming the variable. The SDK ignores the token of a
@@ -142,7 +142,12 @@ class LogStore:
 
         def factory(current: tuple[str, str, str | None]) -> Any:
             return make_client(
-                region=region, secret_id=current[0], secret_key=current[1], token=current[2], endpoint=netloc
+                region=region,
+                secret_id=current[0],
+                secret_key=current[1],
+                token=current[2],
+                endpoint=netloc,
+                timeout=timeout,
             )
 
         store = cls(factory(creds.get_credential_info()), bucket, **kwargs)

@@ -13,11 +13,27 @@ router = http.Router()
 PUBLIC = {("GET", "/healthz")}
 
 
+_STORE: Any = None
+_INVOCATION: dict[str, Any] = {}
+
+
+def _store() -> Any:
+    """One log store per warm container, bounded by this invocation's deadline."""
+    global _STORE  # noqa: PLW0603 - warm-container cache, on purpose
+    if _STORE is None:
+        from shared.logstore import LogStore
+
+        _STORE = LogStore.from_env()
+    deadline = _INVOCATION.get("deadline")
+    _STORE.deadline = deadline.expires_at if deadline is not None else None
+    return _STORE
+
+
 def _service() -> Any:
     from shared.replicas import ReplicaService
     from shared.tcr import default_adapter
 
-    return ReplicaService(default_adapter())
+    return ReplicaService(default_adapter(), store_factory=_store)
 
 
 def _ids(request: http.Request) -> tuple[str, str | None]:
@@ -110,6 +126,8 @@ def main_handler(event: Any, context: Any) -> dict:
         authenticate(request)
         from shared.tcr import Deadline, default_adapter
 
-        default_adapter().set_deadline(Deadline.from_context(context, started))
+        deadline = Deadline.from_context(context, started)
+        _INVOCATION["deadline"] = deadline
+        default_adapter().set_deadline(deadline)
 
     return http.handle(event, context, router, before=before)

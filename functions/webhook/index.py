@@ -9,6 +9,8 @@ from shared import http, schemas
 from shared.config import Config
 
 router = http.Router()
+# Several attempts must fit in the function's 10 s: no single TCR or COS call may take them all.
+WEBHOOK_ATTEMPT_TIMEOUT_S = 3
 _STORE: Any = None
 _INVOCATION: dict[str, Any] = {}
 
@@ -19,7 +21,7 @@ def _store() -> Any:
     if _STORE is None:
         from shared.logstore import LogStore
 
-        _STORE = LogStore.from_env()
+        _STORE = LogStore.from_env(timeout=WEBHOOK_ATTEMPT_TIMEOUT_S)
     return _STORE
 
 
@@ -39,6 +41,7 @@ def receive(request: http.Request) -> http.Response:
     body = request.json()
     deadline = Deadline.from_context(_INVOCATION.get("context"), _INVOCATION.get("started"), default_limit_s=10.0)
     tcr = default_adapter()
+    tcr.timeout_s = WEBHOOK_ATTEMPT_TIMEOUT_S
     tcr.set_deadline(deadline)
     store = _store()
     store.deadline = deadline.expires_at
