@@ -95,3 +95,106 @@ def iso_z_micro(ts: float) -> str:
 def go_time(ts: float) -> str:
     """2024-12-10 14:30:36.806284 +0000 UTC (TcrRepositoryInfo times, Go's time.String())."""
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC")
+
+
+# The documented request fields of each action we serve (tcr-api-fields.md, which matches the SDK's
+# `tencentcloud/tcr/v20190924/models.py` <Action>Request; CreateNamespace is not in the reference and comes
+# from the SDK model). Anything else in a request body is `UnknownParameter`.
+REQUEST_FIELDS: dict[str, frozenset[str]] = {
+    action: frozenset(fields)
+    for action, fields in {
+        "CreateInstance": (
+            "RegistryName",
+            "RegistryType",
+            "TagSpecification",
+            "RegistryChargeType",
+            "RegistryChargePrepaid",
+            "SyncTag",
+            "EnableCosMAZ",
+            "DeletionProtection",
+            "EnableCosVersioning",
+        ),
+        "DescribeInstances": ("Registryids", "Offset", "Limit", "Filters", "AllRegion"),
+        "DeleteInstance": ("RegistryId", "DeleteBucket", "DryRun"),
+        "DescribeRegions": (),
+        "CreateReplicationInstance": ("RegistryId", "ReplicationRegionId", "ReplicationRegionName", "SyncTag"),
+        "DeleteReplicationInstance": ("RegistryId", "ReplicationRegistryId", "ReplicationRegionId"),
+        "DescribeReplicationInstances": ("RegistryId", "Offset", "Limit"),
+        "DescribeReplicationInstanceCreateTasks": ("ReplicationRegistryId", "ReplicationRegionId"),
+        "DescribeReplicationInstanceSyncStatus": (
+            "RegistryId",
+            "ReplicationRegistryId",
+            "ReplicationRegionId",
+            "ShowReplicationLog",
+            "Offset",
+            "Limit",
+        ),
+        "CreateNamespace": (
+            "RegistryId",
+            "NamespaceName",
+            "IsPublic",
+            "TagSpecification",
+            "IsAutoScan",
+            "IsPreventVUL",
+            "Severity",
+            "CVEWhitelistItems",
+        ),
+        "DescribeRepositories": ("RegistryId", "NamespaceName", "RepositoryName", "Offset", "Limit", "SortBy"),
+        "DescribeImages": (
+            "RegistryId",
+            "NamespaceName",
+            "RepositoryName",
+            "ImageVersion",
+            "Limit",
+            "Offset",
+            "Digest",
+            "ExactMatch",
+        ),
+        "CreateWebhookTrigger": ("RegistryId", "Trigger", "Namespace", "Product", "PreheatRegion"),
+        "DescribeWebhookTrigger": ("RegistryId", "Limit", "Offset", "Namespace"),
+        "DescribeWebhookTriggerLog": ("RegistryId", "Namespace", "Id", "Limit", "Offset"),
+    }.items()
+}
+
+# Fields of the data structures sent inside requests (tcr-api-fields.md data structures / SDK models).
+STRUCT_FIELDS: dict[str, frozenset[str]] = {
+    name: frozenset(fields)
+    for name, fields in {
+        "WebhookTrigger": (
+            "Name",
+            "Targets",
+            "EventTypes",
+            "Condition",
+            "Enabled",
+            "Id",
+            "Description",
+            "NamespaceId",
+            "NamespaceName",
+            "Product",
+            "PreheatRegion",
+        ),
+        "WebhookTarget": ("Address", "Headers"),
+        "Header": ("Key", "Values"),
+        "Filter": ("Name", "Values"),
+        "TagSpecification": ("ResourceType", "Tags"),
+        "Tag": ("Key", "Value"),
+        "RegistryChargePrepaid": ("Period", "RenewFlag"),
+        "CVEWhitelistItem": ("CVEID",),
+    }.items()
+}
+
+
+def check_known(value: dict[str, Any], allowed: frozenset[str], where: str = "") -> None:
+    """UnknownParameter naming the first field of `value` (sorted) that is not in `allowed`."""
+    unknown = sorted(k for k in value if k not in allowed)
+    if unknown:
+        name = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ApiError("UnknownParameter", f"The parameter `{name}` is not recognized.")
+
+
+def check_struct(value: Any, struct: str, where: str) -> None:
+    """Check an object (or each object of a list) against a data structure's fields; other types are left to get()."""
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            check_known(item, STRUCT_FIELDS[struct], f"{where}.{i}" if isinstance(value, list) else where)

@@ -22,7 +22,10 @@ from localcloud.faults import Faults
 from localcloud.httpd import Request, Response
 from localcloud.tcr import regions
 from localcloud.tcr.params import (
+    REQUEST_FIELDS,
     ApiError,
+    check_known,
+    check_struct,
     get,
     go_time,
     iso_cst,
@@ -169,6 +172,7 @@ class TcrService:
                 raise ApiError("InvalidParameter", "The request body is not valid JSON.") from None
             if not isinstance(params, dict):
                 raise ApiError("InvalidParameter", "The request body must be a JSON object.")
+            check_known(params, REQUEST_FIELDS[action])
             result = handler(params, req.header("x-tc-region"))
             return self._answer({**result, "RequestId": request_id})
         except ApiError as exc:
@@ -228,6 +232,12 @@ class TcrService:
             raise ApiError("InvalidParameter.UnsupportedRegion", f"TCR does not serve the region {region}.")
         return region, regions.REGION_IDS[region]
 
+    @staticmethod
+    def _check_tags(tags: dict[str, Any] | None) -> None:
+        if tags is not None:
+            check_struct(tags, "TagSpecification", "TagSpecification")
+            check_struct(get(tags, "Tags", "list_obj"), "Tag", "TagSpecification.Tags")
+
     def _new_id(self, n: int) -> str:
         return "".join(self._ids.choice(_ID_CHARS) for _ in range(n))
 
@@ -283,6 +293,8 @@ class TcrService:
         tags = get(p, "TagSpecification", "obj")
         charge = get(p, "RegistryChargeType", "int", default=0)
         prepaid = get(p, "RegistryChargePrepaid", "obj")
+        self._check_tags(tags)
+        check_struct(prepaid, "RegistryChargePrepaid", "RegistryChargePrepaid")
         get(p, "SyncTag", "bool")
         cos_maz = get(p, "EnableCosMAZ", "bool", default=False)
         protection = get(p, "DeletionProtection", "bool", default=False)
@@ -327,6 +339,7 @@ class TcrService:
     def _describe_instances(self, p: dict[str, Any], region: str) -> dict[str, Any]:
         ids = get(p, "Registryids", "list_str")
         filters = get(p, "Filters", "list_obj", default=[])
+        check_struct(filters, "Filter", "Filters")
         all_region = get(p, "AllRegion", "bool", default=False)
         offset, limit = paging(p, default_limit=20, max_limit=100)
         checked: list[tuple[str, set[str]]] = []
@@ -554,6 +567,8 @@ class TcrService:
         registry_id = get(p, "RegistryId", "str", required=True)
         name = get(p, "NamespaceName", "str", required=True)
         public = get(p, "IsPublic", "bool", default=False)
+        self._check_tags(get(p, "TagSpecification", "obj"))
+        check_struct(get(p, "CVEWhitelistItems", "list_obj"), "CVEWhitelistItem", "CVEWhitelistItems")
         if not _NAMESPACE_RE.match(name):
             raise ApiError(
                 "InvalidParameter",
@@ -643,11 +658,15 @@ class TcrService:
     def _create_webhook_trigger(self, p: dict[str, Any], region: str) -> dict[str, Any]:
         registry_id = get(p, "RegistryId", "str", required=True)
         trig = get(p, "Trigger", "obj", required=True)
+        check_struct(trig, "WebhookTrigger", "Trigger")
         ns = get(p, "Namespace", "str", required=True)
         get(p, "Product", "str")
         get(p, "PreheatRegion", "str")
         name = get(trig, "Name", "str", required=True)
         targets_in = get(trig, "Targets", "list_obj", required=True)
+        check_struct(targets_in, "WebhookTarget", "Trigger.Targets")
+        for i, t in enumerate(targets_in):
+            check_struct(t.get("Headers"), "Header", f"Trigger.Targets.{i}.Headers")
         events = get(trig, "EventTypes", "list_str", required=True)
         condition = get(trig, "Condition", "str", required=True)
         enabled = get(trig, "Enabled", "bool", required=True)

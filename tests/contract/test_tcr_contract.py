@@ -1001,3 +1001,106 @@ def test_more_parameter_refusals(cloud: Cloud, receiver: Receiver) -> None:
     log_req.RegistryId, log_req.Namespace, log_req.Id = rid, "app", 999
     assert sdk_error(lambda: client.DescribeWebhookTriggerLog(log_req)) == "ResourceNotFound.ErrNoTrigger"
     assert describe_replicas(client, rid).TotalCount == 1
+
+
+# ---------------------------------------------------------------- unknown parameters
+
+SERVED_ACTIONS = [
+    "CreateInstance",
+    "DescribeInstances",
+    "DeleteInstance",
+    "DescribeRegions",
+    "CreateReplicationInstance",
+    "DeleteReplicationInstance",
+    "DescribeReplicationInstances",
+    "DescribeReplicationInstanceCreateTasks",
+    "DescribeReplicationInstanceSyncStatus",
+    "CreateNamespace",
+    "DescribeRepositories",
+    "DescribeImages",
+    "CreateWebhookTrigger",
+    "DescribeWebhookTrigger",
+    "DescribeWebhookTriggerLog",
+]
+
+
+def sdk_failure(fn: Callable[[], Any]) -> tuple[str, str]:
+    with pytest.raises(TencentCloudSDKException) as info:
+        fn()
+    return str(info.value.get_code()), str(info.value.get_message())
+
+
+def documented_fields(action: str) -> list[str]:
+    """The request fields of the SDK's <Action>Request model (what tcr-api-fields.md documents)."""
+    return [name.lstrip("_") for name in vars(getattr(models, f"{action}Request")())]
+
+
+@pytest.mark.parametrize("action", SERVED_ACTIONS)
+def test_unknown_parameter_is_refused_and_named(cloud: Cloud, action: str) -> None:
+    client = cloud.client()
+    code, message = sdk_failure(lambda: client.call_json(action, {"NotATcrField": 1}))
+    assert code == "UnknownParameter"
+    assert "NotATcrField" in message
+
+
+@pytest.mark.parametrize("action", SERVED_ACTIONS)
+def test_every_documented_field_is_a_known_parameter(cloud: Cloud, action: str) -> None:
+    # null is "absent" for the API; the call may fail for other reasons, but never as UnknownParameter
+    client = cloud.client()
+    for name in documented_fields(action):
+        try:
+            client.call_json(action, {name: None})
+        except TencentCloudSDKException as exc:
+            assert exc.get_code() != "UnknownParameter", (action, name, exc.get_message())
+
+
+def test_misspelled_parameters_are_not_silently_ignored(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "spelling-gz")
+    # DescribeInstances spells it `Registryids`; `RegistryIds` (DescribeInstanceStatus's spelling) is unknown
+    code, message = sdk_failure(lambda: client.call_json("DescribeInstances", {"RegistryIds": [rid]}))
+    assert (code, "RegistryIds" in message) == ("UnknownParameter", True)
+    code, message = sdk_failure(
+        lambda: client.call_json("CreateReplicationInstance", {"RegistryId": rid, "RegionName": "ap-shanghai"})
+    )
+    assert (code, "RegionName" in message) == ("UnknownParameter", True)
+    assert describe_replicas(client, rid).TotalCount == 0  # nothing was created
+
+
+def test_unknown_fields_inside_request_structures_are_refused(cloud: Cloud) -> None:
+    client = cloud.client()
+    rid = create_instance(client, "nested-gz")
+    ns = models.CreateNamespaceRequest()
+    ns.RegistryId, ns.NamespaceName = rid, "app"
+    client.CreateNamespace(ns)
+    good = {
+        "Name": "hook",
+        "Targets": [{"Address": "http://127.0.0.1:9/hook", "Headers": [{"Key": "X-Token", "Values": ["t"]}]}],
+        "EventTypes": ["pushImage"],
+        "Condition": ".*",
+        "Enabled": True,
+    }
+    bad_trigger = {**good, "Url": "http://127.0.0.1:9/hook"}
+    bad_target = {**good, "Targets": [{"Address": "http://127.0.0.1:9/hook", "Header": []}]}
+    bad_header = {**good, "Targets": [{"Address": "http://127.0.0.1:9/hook", "Headers": [{"Key": "A", "Value": "b"}]}]}
+    for trigger, name in ((bad_trigger, "Url"), (bad_target, "Header"), (bad_header, "Value")):
+        code, message = sdk_failure(
+            lambda t=trigger: client.call_json(
+                "CreateWebhookTrigger", {"RegistryId": rid, "Namespace": "app", "Trigger": t}
+            )
+        )
+        assert code == "UnknownParameter"
+        assert name in message
+    listing = models.DescribeWebhookTriggerRequest()
+    listing.RegistryId = rid
+    assert client.DescribeWebhookTrigger(listing).TotalCount == 0
+    assert (
+        "Error"
+        not in client.call_json("CreateWebhookTrigger", {"RegistryId": rid, "Namespace": "app", "Trigger": good})[
+            "Response"
+        ]
+    )
+    code, message = sdk_failure(
+        lambda: client.call_json("DescribeInstances", {"Filters": [{"Name": "RegistryName", "Value": ["x"]}]})
+    )
+    assert (code, "Value" in message) == ("UnknownParameter", True)
