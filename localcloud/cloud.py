@@ -115,6 +115,8 @@ class LocalCloud:
         log_stream: TextIO | None = sys.stderr,
         tcr: Any | None = None,
         cos: Any | None = None,
+        function_python: str | None = None,
+        function_site_packages: Path | None = None,
     ) -> None:
         self.port = port
         self.tcr_port = tcr_port
@@ -129,6 +131,8 @@ class LocalCloud:
         self._plan = faults
         self.tcr = tcr
         self.cos = cos
+        self.function_python = function_python
+        self.function_site_packages = function_site_packages
         self.faults: Faults | None = None
         self.host: FunctionHost | None = None
         self._servers: dict[str, Server] = {}
@@ -226,6 +230,8 @@ class LocalCloud:
             uin=UIN,
             max_workers=self.max_workers,
             log_stream=self.log_stream,
+            python=self.function_python,
+            site_packages=self.function_site_packages,
         )
         self._servers["host"] = host_server.start()
         self._started = True

@@ -187,10 +187,10 @@ def discover_functions(root: Path) -> dict[str, FunctionSpec]:
 
 
 class _Worker:
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log: _LogSink) -> None:
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log: _LogSink, python: str | None = None) -> None:
         self.spec = spec
         self.proc = subprocess.Popen(  # noqa: S603 - our own worker script, argv list, no shell
-            [sys.executable, str(WORKER_SCRIPT), str(spec.directory), spec.handler],
+            [python or sys.executable, str(WORKER_SCRIPT), str(spec.directory), spec.handler],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -373,7 +373,13 @@ class FunctionHost:
         uin: str = "100000000001",
         max_workers: int = 4,
         log_stream: TextIO | None = sys.stderr,
+        python: str | None = None,
+        site_packages: Path | None = None,
     ) -> None:
+        """`python`: the interpreter of the workers (e.g. a Python 3.10 standing for SCF's runtime);
+        `site_packages`: where that interpreter finds the dependencies (the layer's third-party part)."""
+        self.python = python
+        self.site_packages = Path(site_packages) if site_packages else None
         self.functions = dict(functions)
         self.root = Path(root) if root else Path(__file__).resolve().parent.parent
         self.region = region
@@ -398,7 +404,9 @@ class FunctionHost:
                 "TENCENTCLOUD_RUNENV": "SCF",
                 "USER_CODE_ROOT": str(spec.directory),
                 # SCF: PYTHONPATH=/var/user:/opt (code, then layers); here the repo root stands for /opt.
-                "PYTHONPATH": os.pathsep.join([str(spec.directory), str(self.root)]),
+                "PYTHONPATH": os.pathsep.join(
+                    [str(spec.directory), str(self.root)] + ([str(self.site_packages)] if self.site_packages else [])
+                ),
             }
         )
         env.setdefault("TENCENTCLOUD_REGION", self.region)
@@ -443,7 +451,7 @@ class FunctionHost:
                 pool.cond.wait(timeout=1.0)
             pool.starting += 1  # reserve the slot while the process starts
         try:
-            worker = _Worker(pool.spec, self.function_env(pool.spec), self._log)
+            worker = _Worker(pool.spec, self.function_env(pool.spec), self._log, self.python)
         finally:
             with pool.cond:
                 pool.starting -= 1
