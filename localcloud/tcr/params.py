@@ -77,9 +77,21 @@ def iso_cst(ts: float) -> str:
     return datetime.fromtimestamp(int(ts), tz=CST).isoformat()
 
 
+def _go_fraction(text: str) -> str:
+    """Go's RFC3339Nano drops trailing zeros of the fraction, and the dot with them (the API's examples show
+    `.78381Z` and `.302804Z`): clients must parse 0-9 digits."""
+    head, dot, rest = text.partition(".")
+    if not dot:
+        return text
+    digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+    zone = rest[len(digits) :]
+    digits = digits.rstrip("0")
+    return f"{head}.{digits}{zone}" if digits else f"{head}{zone}"
+
+
 def iso_cst_micro(ts: float) -> str:
     """2020-04-14T02:47:23.177329+08:00 (WebhookTriggerLog times)."""
-    return datetime.fromtimestamp(ts, tz=CST).isoformat(timespec="microseconds")
+    return _go_fraction(datetime.fromtimestamp(ts, tz=CST).isoformat(timespec="microseconds"))
 
 
 def iso_z(ts: float) -> str:
@@ -89,12 +101,12 @@ def iso_z(ts: float) -> str:
 
 def iso_z_micro(ts: float) -> str:
     """2021-09-28T07:47:44.302804Z (ReplicationLog.StartTime, TcrImageInfo.UpdateTime)."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _go_fraction(datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 def go_time(ts: float) -> str:
     """2024-12-10 14:30:36.806284 +0000 UTC (TcrRepositoryInfo times, Go's time.String())."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC")
+    return _go_fraction(datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC"))
 
 
 # The documented request fields of each action we serve (tcr-api-fields.md, which matches the SDK's

@@ -99,3 +99,19 @@ def test_permanent_key_override_is_accepted_and_the_default_is_not(monkeypatch):
             _tcr(default, None).call_json("DescribeRegions", {})
         assert info.value.get_code() == "AuthFailure.SecretIdNotFound"
         assert _tcr(env, env["TENCENTCLOUD_SESSIONTOKEN"]).call_json("DescribeRegions", {})["Response"]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2024-11-18T07:49:43.783810Z", "2024-11-18T07:49:43.78381Z"),
+        ("2024-11-18T07:49:43.000000Z", "2024-11-18T07:49:43Z"),
+        ("2020-04-14T02:47:23.177329+08:00", "2020-04-14T02:47:23.177329+08:00"),
+        ("2024-12-10 14:30:36.806200 +0000 UTC", "2024-12-10 14:30:36.8062 +0000 UTC"),
+    ],
+)
+def test_times_drop_trailing_fraction_zeros_as_go_does(given, expected):
+    # the API's own examples show `.78381Z`: a client that assumes 6 digits must fail here, not in the cloud
+    from localcloud.tcr.params import _go_fraction
+
+    assert _go_fraction(given) == expected
