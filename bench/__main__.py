@@ -18,6 +18,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+EVENTS = int(os.environ.get("BENCH_EVENTS", "50"))
 
 FLOORS = {
     "replicas": "import tencentcloud.tcr.v20190924.tcr_client",
@@ -130,7 +131,7 @@ def webhook_and_logs() -> list[bool]:
         import functions.webhook.index as hook
 
         events = []
-        for i in range(60):
+        for i in range(EVENTS + 1):
             body = {
                 "type": "pushImage",
                 "occur_at": 1795800000 + i,
@@ -159,17 +160,17 @@ def webhook_and_logs() -> list[bool]:
         hook.main_handler(events[0], ctx)  # warm the container
         before = call("GET", cloud.host_url + "/_localcloud/stats")[1]
         it = iter(events[1:])
-        handler = _timed(lambda: hook.main_handler(next(it), ctx), 50)
+        handler = _timed(lambda: hook.main_handler(next(it), ctx), EVENTS)
         after = call("GET", cloud.host_url + "/_localcloud/stats")[1]
         remote = sum(after["cos"].values()) - sum(before["cos"].values())
         remote += sum(after["tcr"].values()) - sum(before["tcr"].values())
         store = hook._store()
         payload = b"x" * 600
-        put = _timed(lambda: store.client.put_object(Bucket=store.bucket, Key="bench/put", Body=payload), 50)
-        print("webhook (warm container, 50 push events)")
+        put = _timed(lambda: store.client.put_object(Bucket=store.bucket, Key="bench/put", Body=payload), EVENTS)
+        print(f"webhook (warm container, {EVENTS} push events)")
         results = [
             row("median handler time / one bare COS put_object", handler / put, 1.25),
-            row("remote calls per push event", remote / 50, 1.05, ""),
+            row("remote calls per push event", remote / EVENTS, 1.05, ""),
         ]
         return results
     finally:
