@@ -153,6 +153,26 @@ def replicated(
     return build("replicated", (registry_id, repository, digest), fields, created_at=created_at)
 
 
+def _replica_notice(
+    kind: str,
+    image: tuple[str, str, str | None, str, str | None],
+    replica_registry_id: str,
+    replica_region: str,
+    extra: Mapping[str, Any],
+    created_at: float | None,
+) -> Notification:
+    """A notice about one image on one replica: one id per (kind, image, replica)."""
+    registry_id, repository, tag, digest, pushed_at = image
+    fields = {
+        **_image(registry_id, repository, tag, digest),
+        "pushedAt": pushed_at,
+        "replicaRegistryId": replica_registry_id,
+        "replicaRegion": replica_region,
+        **extra,
+    }
+    return build(kind, (registry_id, repository, digest, replica_registry_id), fields, created_at=created_at)
+
+
 def late(
     registry_id: str,
     repository: str,
@@ -167,16 +187,14 @@ def late(
     created_at: float | None = None,
 ) -> Notification:
     """A replica has not got the digest within the SLA."""
-    fields = {
-        **_image(registry_id, repository, tag, digest),
-        "pushedAt": pushed_at,
-        "replicaRegistryId": replica_registry_id,
-        "replicaRegion": replica_region,
-        "slaSeconds": sla_seconds,
-        "waitedSeconds": waited_seconds,
-    }
-    key = (registry_id, repository, digest, replica_registry_id)
-    return build("late", key, fields, created_at=created_at)
+    return _replica_notice(
+        "late",
+        (registry_id, repository, tag, digest, pushed_at),
+        replica_registry_id,
+        replica_region,
+        {"slaSeconds": sla_seconds, "waitedSeconds": waited_seconds},
+        created_at,
+    )
 
 
 def failed(
@@ -192,15 +210,14 @@ def failed(
     created_at: float | None = None,
 ) -> Notification:
     """TCR reports that replicating the digest to a replica failed."""
-    fields = {
-        **_image(registry_id, repository, tag, digest),
-        "pushedAt": pushed_at,
-        "replicaRegistryId": replica_registry_id,
-        "replicaRegion": replica_region,
-        "reason": reason,
-    }
-    key = (registry_id, repository, digest, replica_registry_id)
-    return build("failed", key, fields, created_at=created_at)
+    return _replica_notice(
+        "failed",
+        (registry_id, repository, tag, digest, pushed_at),
+        replica_registry_id,
+        replica_region,
+        {"reason": reason},
+        created_at,
+    )
 
 
 def policy_violation(

@@ -16,15 +16,12 @@ from shared.config import Config
 from shared.errors import ApiError
 from shared.regions import Region
 
+REPLICA_FIELDS = ("replicaRegistryId", "region", "regionId", "status", "createdAt")
+
 
 def _replica_view(rep: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "replicaRegistryId": rep.get("replicaRegistryId"),
-        "region": rep.get("region"),
-        "regionId": rep.get("regionId"),
-        "status": rep.get("status"),
-        "createdAt": rep.get("createdAt"),
-    }
+    """A replica as the API answers it (DESIGN §3), from the adapter's replica dict."""
+    return {name: rep.get(name) for name in REPLICA_FIELDS}
 
 
 def _as_rule_instance(inst: Mapping[str, Any]) -> rules.Instance:
