@@ -6,6 +6,7 @@
 
 Admin surface on the function host port (not part of any Tencent API):
     POST   /_localcloud/push             -> TcrService.admin_push (200 {"digest": ...}; its errors keep their status)
+    POST   /_localcloud/instance-status  -> pin an instance's Registry.Status ({"registryId", "status"}; 400, 404)
     GET    /_localcloud/faults           -> the current fault plan
     POST   /_localcloud/faults           -> set a plan (400 InvalidFaultPlan with the reason on a bad plan)
     DELETE /_localcloud/faults           -> back to the default plan
@@ -316,6 +317,10 @@ class LocalCloud:
             if req.method != "POST":
                 return _error(405, "MethodNotAllowed", "use POST /_localcloud/push")
             return self._push(req)
+        if path == "/_localcloud/instance-status":
+            if req.method != "POST":
+                return _error(405, "MethodNotAllowed", "use POST /_localcloud/instance-status")
+            return self._instance_status(req)
         if path == "/_localcloud/faults":
             return self._faults(req)
         if path == "/_localcloud/stats" and req.method == "GET":
@@ -337,6 +342,21 @@ class LocalCloud:
             return _error(400, "InvalidRequest", "body must be a JSON object {registryId, namespace, repository, tag}")
         try:
             result = self.tcr.admin_push(body)
+        except AdminError as exc:
+            return _error(int(getattr(exc, "status", 400)), "AdminError", str(getattr(exc, "message", exc)))
+        return _json(200, result)
+
+    def _instance_status(self, req: Request) -> Response:
+        from localcloud.tcr import AdminError
+
+        try:
+            body = json.loads(req.body or b"null")
+        except ValueError as exc:
+            return _error(400, "InvalidJSON", f"body is not valid JSON: {exc}")
+        if not isinstance(body, dict):
+            return _error(400, "InvalidRequest", "body must be a JSON object {registryId, status}")
+        try:
+            result = self.tcr.admin_instance_status(body)
         except AdminError as exc:
             return _error(int(getattr(exc, "status", 400)), "AdminError", str(getattr(exc, "message", exc)))
         return _json(200, result)

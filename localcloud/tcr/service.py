@@ -61,6 +61,20 @@ _REPO_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+# Registry.Status values TCR documents (tcr-api-fields.md): what the admin route may pin an instance to.
+REGISTRY_STATUSES = (
+    "Pending",
+    "Deploying",
+    "Running",
+    "Unhealthy",
+    "FailedCreated",
+    "FailedUpdated",
+    "Bucket-Error",
+    "Isolate",
+    "Deleting",
+    "DeleteBucketFailed",
+    "DeleteFailed",
+)
 
 
 class AdminError(Exception):
@@ -225,6 +239,13 @@ class TcrService:
     def _replica_status(self, rep: dict[str, Any]) -> str:
         return "Running" if self._now() >= rep["created"] + self._ready_after else "Deploying"
 
+    def _instance_status(self, inst: dict[str, Any]) -> str:
+        """A status pinned by the admin route, else `Deploying` until `replica_ready_after_s` after creation."""
+        pinned = inst.get("pinnedStatus")
+        if pinned:
+            return str(pinned)
+        return "Running" if self._now() >= inst["created"] + self._ready_after else "Deploying"
+
     def _region_of_request(self, region: str) -> tuple[str, int]:
         if not region:
             raise ApiError("MissingParameter", "The request is missing the Region (X-TC-Region header).")
@@ -246,7 +267,7 @@ class TcrService:
             "RegistryId": inst["RegistryId"],
             "RegistryName": inst["RegistryName"],
             "RegistryType": inst["RegistryType"],
-            "Status": "Running",
+            "Status": self._instance_status(inst),
             "PublicDomain": f"{inst['RegistryName']}.tencentcloudcr.com",
             "CreatedAt": iso_cst(inst["created"]),
             "RegionName": inst["RegionName"],
@@ -428,6 +449,12 @@ class TcrService:
                 raise ApiError(
                     "UnsupportedOperation",
                     f"Replication instances need a premium instance; {registry_id} is {inst['RegistryType']}.",
+                )
+            status = self._instance_status(inst)
+            if status != "Running":
+                raise ApiError(
+                    "ResourceInsufficient.ErrorInstanceNotRunning",
+                    f"The instance {registry_id} is {status}, not Running; retry when it is Running.",
                 )
             if target == regions.TAIWAN or not regions.is_served(target):
                 raise ApiError(
@@ -759,6 +786,34 @@ class TcrService:
                 for e in logs[offset : offset + limit]
             ]
         return {"TotalCount": len(logs), "Logs": page}
+
+    # ------------------------------------------------------------------ admin: instance status
+
+    def admin_instance_status(self, body: dict) -> dict:
+        """Pin an instance's Registry.Status (`{"registryId", "status"}`); `"status": null` unpins it, so the
+        status follows the creation lifecycle again. Answers `{"registryId", "status"}` (the status now seen)."""
+        if not isinstance(body, dict):
+            raise AdminError(400, "The body must be a JSON object.")
+        unknown = set(body) - {"registryId", "status"}
+        if unknown:
+            raise AdminError(400, f"Unknown fields: {sorted(unknown)}.")
+        registry_id = body.get("registryId")
+        if not isinstance(registry_id, str) or not registry_id:
+            raise AdminError(400, "`registryId` is required and must be a non-empty string.")
+        if "status" not in body:
+            raise AdminError(400, f"`status` is required: one of {list(REGISTRY_STATUSES)}, or null to unpin.")
+        status = body["status"]
+        if status is not None and status not in REGISTRY_STATUSES:
+            raise AdminError(400, f"`status` must be one of {list(REGISTRY_STATUSES)}, or null to unpin.")
+        with self._lock:
+            inst = self._s["instances"].get(registry_id)
+            if inst is None:
+                raise AdminError(404, f"The instance {registry_id} does not exist.")
+            if status is None:
+                inst.pop("pinnedStatus", None)
+            else:
+                inst["pinnedStatus"] = status
+            return {"registryId": registry_id, "status": self._instance_status(inst)}
 
     # ------------------------------------------------------------------ admin push: webhooks and replication
 

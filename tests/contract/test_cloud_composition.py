@@ -115,3 +115,49 @@ def test_times_drop_trailing_fraction_zeros_as_go_does(given, expected):
     from localcloud.tcr.params import _go_fraction
 
     assert _go_fraction(given) == expected
+
+
+def _post(url: str, raw: bytes) -> tuple[int, Any]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=raw, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_instance_status_admin_route_pins_what_tcr_reports():
+    from localcloud.cloud import LocalCloud
+
+    with LocalCloud(port=0, functions={}, log_stream=None, replica_ready_after_s=0.0) as cloud:
+        env = cloud.env()
+        tcr = _tcr(env, env["TENCENTCLOUD_SESSIONTOKEN"])
+        rid = tcr.call_json("CreateInstance", {"RegistryName": "route-pin", "RegistryType": "premium"})["Response"][
+            "RegistryId"
+        ]
+        url = f"{cloud.host_url}/_localcloud/instance-status"
+
+        def status() -> str:
+            return tcr.call_json("DescribeInstances", {"Registryids": [rid]})["Response"]["Registries"][0]["Status"]
+
+        assert status() == "Running"  # no deployment delay configured
+        assert _post(url, b'{"registryId": "%s", "status": "Unhealthy"}' % rid.encode()) == (
+            200,
+            {"registryId": rid, "status": "Unhealthy"},
+        )
+        assert status() == "Unhealthy"
+        with pytest.raises(TencentCloudSDKException) as info:
+            tcr.call_json("CreateReplicationInstance", {"RegistryId": rid, "ReplicationRegionName": "ap-shanghai"})
+        assert info.value.get_code() == "ResourceInsufficient.ErrorInstanceNotRunning"
+
+        code, body = _post(url, b'{"registryId": "tcr-nobody00", "status": "Isolate"}')
+        assert code == 404 and body["error"]["code"]
+        for raw in (b"not json", b"[]", b'{"registryId": "%s", "status": "Sleeping"}' % rid.encode(), b"{}"):
+            code, body = _post(url, raw)
+            assert code == 400, raw
+            assert body["error"]["message"]
+        assert status() == "Unhealthy"  # the refused bodies changed nothing

@@ -191,12 +191,21 @@ def sdk_error(fn: Callable[[], Any]) -> str:
     return str(info.value.get_code())
 
 
-def create_instance(client: tcr_client.TcrClient, name: str, rtype: str = "premium") -> str:
+def instance_status(client: tcr_client.TcrClient, registry_id: str) -> str:
+    req = models.DescribeInstancesRequest()
+    req.Registryids = [registry_id]
+    return client.DescribeInstances(req).Registries[0].Status
+
+
+def create_instance(client: tcr_client.TcrClient, name: str, rtype: str = "premium", *, wait: bool = True) -> str:
+    """CreateInstance; with `wait`, also wait until the new instance is Running (TCR deploys it first)."""
     req = models.CreateInstanceRequest()
     req.RegistryName = name
     req.RegistryType = rtype
     resp = client.CreateInstance(req)
     assert resp.RequestId
+    if wait:
+        wait_for(lambda: instance_status(client, resp.RegistryId) == "Running", f"{resp.RegistryId} Running")
     return resp.RegistryId
 
 
@@ -487,6 +496,84 @@ def test_replica_lifecycle_deploying_then_running(clock: Clock, clocked_cloud: C
     for t in tasks.TaskDetail:
         assert t.TaskStatus == "SUCCESS"
         assert None not in (t.TaskName, t.TaskUUID, t.CreatedTime, t.FinishedTime)
+
+
+def test_new_instance_deploys_first_and_refuses_replicas_until_running(clock: Clock, clocked_cloud: Cloud) -> None:
+    # Registry.Status documents Deploying and Running; a replica needs a Running primary
+    # (ResourceInsufficient.ErrorInstanceNotRunning, tcr-error-codes.txt).
+    client = clocked_cloud.client()
+    rid = create_instance(client, "deploy-gz", wait=False)
+    assert instance_status(client, rid) == "Deploying"
+    assert sdk_error(lambda: create_replica(client, rid, ReplicationRegionName="ap-shanghai")) == (
+        "ResourceInsufficient.ErrorInstanceNotRunning"
+    )
+    assert describe_replicas(client, rid).TotalCount == 0
+
+    clock.offset += READY_S + 0.1
+    assert instance_status(client, rid) == "Running"
+    rep = create_replica(client, rid, ReplicationRegionName="ap-shanghai")
+    assert [r.ReplicationRegistryId for r in describe_replicas(client, rid).ReplicationRegistries] == [rep]
+
+
+@pytest.mark.parametrize("status", ["Unhealthy", "Isolate", "Pending", "Bucket-Error"])
+def test_pinned_status_shows_and_refuses_replicas(clock: Clock, clocked_cloud: Cloud, status: str) -> None:
+    client = clocked_cloud.client()
+    rid = create_instance(client, "pinned-gz", wait=False)
+    clock.offset += READY_S + 0.1
+    assert instance_status(client, rid) == "Running"
+    assert clocked_cloud.svc.admin_instance_status({"registryId": rid, "status": status}) == {
+        "registryId": rid,
+        "status": status,
+    }
+    clock.offset += 200  # a pinned status does not move on with time (within the signature window)
+    assert instance_status(client, rid) == status
+    assert sdk_error(lambda: create_replica(client, rid, ReplicationRegionId=8)) == (
+        "ResourceInsufficient.ErrorInstanceNotRunning"
+    )
+    assert describe_replicas(client, rid).TotalCount == 0
+
+    clocked_cloud.svc.admin_instance_status({"registryId": rid, "status": None})  # unpinned: lifecycle again
+    assert instance_status(client, rid) == "Running"
+    assert create_replica(client, rid, ReplicationRegionId=8).startswith(f"{rid}-8-")
+
+
+def test_pinning_running_makes_a_deploying_instance_usable(clocked_cloud: Cloud) -> None:
+    client = clocked_cloud.client()
+    rid = create_instance(client, "pin-run-gz", wait=False)
+    assert instance_status(client, rid) == "Deploying"
+    clocked_cloud.svc.admin_instance_status({"registryId": rid, "status": "Running"})
+    assert instance_status(client, rid) == "Running"
+    assert create_replica(client, rid, ReplicationRegionName="ap-beijing").startswith(f"{rid}-8-")
+
+
+def test_not_premium_is_refused_before_not_running(clocked_cloud: Cloud) -> None:
+    client = clocked_cloud.client()
+    rid = create_instance(client, "basic-deploying", "basic", wait=False)
+    assert instance_status(client, rid) == "Deploying"
+    assert sdk_error(lambda: create_replica(client, rid, ReplicationRegionName="ap-shanghai")) == (
+        "UnsupportedOperation"
+    )
+
+
+def test_admin_instance_status_validates_input(cloud: Cloud) -> None:
+    rid = create_instance(cloud.client(), "status-admin-gz", wait=False)
+    with pytest.raises(AdminError) as info:
+        cloud.svc.admin_instance_status({"registryId": "tcr-unknown1", "status": "Unhealthy"})
+    assert info.value.status == 404
+    for bad in (
+        {"registryId": rid},
+        {"status": "Unhealthy"},
+        {"registryId": rid, "status": "running"},
+        {"registryId": rid, "status": "Broken"},
+        {"registryId": rid, "status": 1},
+        {"registryId": "", "status": "Unhealthy"},
+        {"registryId": rid, "status": "Unhealthy", "extra": True},
+        ["not", "an", "object"],
+    ):
+        with pytest.raises(AdminError) as info:
+            cloud.svc.admin_instance_status(bad)  # type: ignore[arg-type]
+        assert info.value.status == 400, bad
+    assert instance_status(cloud.client(), rid) in ("Deploying", "Running")  # nothing was pinned
 
 
 def test_delete_instance_refused_while_replicas_exist(cloud: Cloud) -> None:
