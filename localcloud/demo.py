@@ -456,7 +456,8 @@ def play(cloud: LocalCloud, story: Story) -> None:
 
 
 def create_instance(host_url: str | None = None, name: str = "demo-registry", namespace: str = NAMESPACE) -> str:
-    """On a running localcloud (e.g. `make serve`): a premium instance, a namespace and the push webhook trigger.
+    """On a running localcloud (e.g. `make serve`): a premium instance (waited for until Running), a namespace
+    and the push webhook trigger.
 
     Uses the real TcrClient; returns the new RegistryId. `host_url` defaults to LOCALCLOUD_URL or
     http://127.0.0.1:$LOCALCLOUD_PORT (9000); endpoints, credentials and WEBHOOK_TOKEN come from that
@@ -467,6 +468,12 @@ def create_instance(host_url: str | None = None, name: str = "demo-registry", na
     env = Http(base).expect("GET", "/_localcloud/env", 200)
     tcr = Tcr(env)
     registry_id = str(tcr.call("CreateInstance", {"RegistryName": name, "RegistryType": "premium"})["RegistryId"])
+
+    def running() -> bool:  # TCR deploys a new instance first; replicas are refused until it is Running
+        found = tcr.call("DescribeInstances", {"Registryids": [registry_id]}).get("Registries") or []
+        return any(r.get("RegistryId") == registry_id and r.get("Status") == "Running" for r in found)
+
+    wait_for(f"instance {registry_id} to be Running", running)
     tcr.call("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": namespace, "IsPublic": False})
     if env.get("WEBHOOK_TOKEN"):
         target = {
