@@ -37,6 +37,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         cloud = _cloud(
             args,
             replica_ready_after_s=args.replica_ready_after,
+            timer_retries=args.timer_retries,
             state_file=Path(args.state_file) if args.state_file else None,
         )
         cloud.start()
@@ -46,6 +47,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"localcloud: cannot start: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # e.g. --timer-retries out of range, or a state file of another kind
+        print(f"localcloud: cannot start: {exc}", file=sys.stderr)
+        return 2
     try:
         print(
             f"localcloud ready: functions {cloud.host_url}"
@@ -71,6 +75,8 @@ def cmd_timer(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {}
     if args.message is not None:
         payload["message"] = args.message
+    if args.retries is not None:
+        payload["retries"] = args.retries
     request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own localcloud
         f"{url}/_localcloud/timer/{args.function}",
         data=json.dumps(payload).encode(),
@@ -107,7 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     up = sub.add_parser("up", help="run TCR, COS and the function host in the foreground until SIGINT/SIGTERM")
-    up.add_argument("--replica-ready-after", type=float, default=1.0, help="seconds a new replica stays Deploying")
+    up.add_argument(
+        "--replica-ready-after", type=float, default=1.0, help="seconds a new instance or replica stays Deploying"
+    )
+    up.add_argument(
+        "--timer-retries",
+        type=int,
+        default=0,
+        help="times a timer invocation that fails is invoked again with the same event (SCF's default is 2)",
+    )
     up.add_argument("--state-file", default=os.environ.get("LOCALCLOUD_STATE_FILE"), help="load at start, save at stop")
     up.set_defaults(func=cmd_up)
 
@@ -121,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="localcloud function host URL (default LOCALCLOUD_URL or 127.0.0.1:LOCALCLOUD_PORT)"
     )
     timer.add_argument("--timeout", type=float, default=960.0, help="seconds to wait for the result")
+    timer.add_argument("--retries", type=int, help="retry a failed invocation up to N times (default: the host's)")
     timer.set_defaults(func=cmd_timer)
     # `demo` and `serve` are added by their own modules: sub.add_parser("demo", ...).set_defaults(func=...)
     return parser

@@ -11,7 +11,8 @@ Admin surface on the function host port (not part of any Tencent API):
     POST   /_localcloud/faults           -> set a plan (400 InvalidFaultPlan with the reason on a bad plan)
     DELETE /_localcloud/faults           -> back to the default plan
     GET    /_localcloud/stats            -> {"tcr": {...}, "cos": {...}, "functions": {name: invocations}}
-    POST   /_localcloud/timer/<function> -> invoke the function's timer trigger ({"message": "..."} optional)
+    POST   /_localcloud/timer/<function> -> invoke the function's timer trigger ({"message": "..."} optional;
+                                            "retries": N invokes a failed one again with the identical event)
     GET    /_localcloud/health, GET /_localcloud/env
 """
 
@@ -27,7 +28,7 @@ from typing import Any, TextIO
 
 from localcloud.faults import FaultPlanError, Faults
 from localcloud.httpd import Request, Response, Server
-from localcloud.scfhost import FunctionHost, FunctionSpec, discover_functions
+from localcloud.scfhost import FunctionHost, FunctionSpec, check_timer_retries, discover_functions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,6 +99,7 @@ class LocalCloud:
 
     `tcr` / `cos` accept pre-built service objects (tests); by default the real emulators are built.
     `functions` replaces the product's functions (default: `root/functions/{replicas,webhook,audit}`).
+    `timer_retries`: how many times a failed timer invocation is retried (SCF's asynchronous default is 2).
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class LocalCloud:
         cos: Any | None = None,
         function_python: str | None = None,
         function_site_packages: Path | None = None,
+        timer_retries: int = 0,
     ) -> None:
         self.port = port
         self.tcr_port = tcr_port
@@ -134,6 +137,7 @@ class LocalCloud:
         self.cos = cos
         self.function_python = function_python
         self.function_site_packages = function_site_packages
+        self.timer_retries = check_timer_retries(timer_retries)  # refused here, before any server is started
         self.faults: Faults | None = None
         self.host: FunctionHost | None = None
         self._servers: dict[str, Server] = {}
@@ -233,6 +237,7 @@ class LocalCloud:
             log_stream=self.log_stream,
             python=self.function_python,
             site_packages=self.function_site_packages,
+            timer_retries=self.timer_retries,
         )
         self._servers["host"] = host_server.start()
         self._started = True

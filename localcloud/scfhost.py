@@ -44,6 +44,10 @@ ERR_LOAD = (430, "FunctionLoadError", 502)
 ERR_BAD_RESPONSE = (403, "InvalidScfResponseFormat", 502)
 ERR_TOO_LARGE = (407, "ResponseSizeTooLarge", 502)
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# SCF retries an asynchronous invocation (timer, COS, ...) that ends in a run error 2 times by default
+# (scf-platform.md §3); localcloud retries only when asked (FunctionHost(timer_retries=) or the timer body).
+SCF_ASYNC_RETRIES = 2
+MAX_TIMER_RETRIES = 10
 
 
 @dataclass
@@ -72,6 +76,8 @@ class InvocationResult:
     duration_ms: float = 0.0
     pid: int | None = None
     cold: bool = False
+    attempts: int = 1  # invocations made for this event (a retried timer makes more than one)
+    attempt_request_ids: list[str] = field(default_factory=list)  # every attempt's request id, in order
 
 
 class InvocationError(Exception):
@@ -344,6 +350,12 @@ class _Pool:
 # the host
 
 
+def check_timer_retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIMER_RETRIES:
+        raise ValueError(f"retries must be an integer from 0 to {MAX_TIMER_RETRIES}, not {value!r}")
+    return value
+
+
 def _utc_now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -375,9 +387,13 @@ class FunctionHost:
         log_stream: TextIO | None = sys.stderr,
         python: str | None = None,
         site_packages: Path | None = None,
+        timer_retries: int = 0,
     ) -> None:
         """`python`: the interpreter of the workers (e.g. a Python 3.10 standing for SCF's runtime);
-        `site_packages`: where that interpreter finds the dependencies (the layer's third-party part)."""
+        `site_packages`: where that interpreter finds the dependencies (the layer's third-party part);
+        `timer_retries`: how many times a timer invocation that ends in an error is invoked again with the
+        identical event (SCF's asynchronous default is `SCF_ASYNC_RETRIES`; 0 here unless asked)."""
+        self.timer_retries = check_timer_retries(timer_retries)
         self.python = python
         self.site_packages = Path(site_packages) if site_packages else None
         self.functions = dict(functions)
@@ -546,19 +562,38 @@ class FunctionHost:
         )
 
     def invoke_timer(
-        self, name: str, message: str | None = None, *, trigger_name: str | None = None
+        self,
+        name: str,
+        message: str | None = None,
+        *,
+        trigger_name: str | None = None,
+        retries: int | None = None,
     ) -> InvocationResult:
-        """Invoke `name` as its timer trigger does; TriggerName defaults to the function's configured timer name."""
+        """Invoke `name` as its timer trigger does; TriggerName defaults to the function's configured timer name.
+
+        An invocation that ends in an error is invoked again with the identical event (same Time, TriggerName
+        and Message), up to `retries` times (default: the host's `timer_retries`), at once. The result is the
+        last attempt's, with `attempts` and `attempt_request_ids` telling how many were made.
+        """
         spec = self.functions.get(name)
         if spec is None:
             raise KeyError(f"no function named {name!r}")
+        extra = self.timer_retries if retries is None else check_timer_retries(retries)
         event = {
             "Type": "Timer",
             "TriggerName": trigger_name or spec.timer_name,
             "Time": _utc_now_iso(),
             "Message": message or "",
         }
-        return self.invoke(name, event, env={"TRIGGER_SRC": "timer"})
+        ids: list[str] = []
+        while True:
+            result = self.invoke(name, dict(event), env={"TRIGGER_SRC": "timer"})
+            ids.append(result.request_id)
+            if result.ok or len(ids) > extra or self._closed:
+                break
+        result.attempts = len(ids)
+        result.attempt_request_ids = ids
+        return result
 
     # --- HTTP --------------------------------------------------------------------------------------
 
@@ -605,6 +640,7 @@ class FunctionHost:
             return _json_response(404, {"errorType": "FunctionNotFound", "errorMessage": f"no function named {name!r}"})
         message: str | None = None
         trigger: str | None = None
+        retries: int | None = None
         if req.body.strip():
             try:
                 body = json.loads(req.body)
@@ -615,8 +651,17 @@ class FunctionHost:
             raw = body.get("message")
             message = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
             trigger = str(body["triggerName"]) if body.get("triggerName") else None
-        result = self.invoke_timer(name, message, trigger_name=trigger)
-        headers = {"X-Scf-Request-Id": result.request_id}
+            if body.get("retries") is not None:
+                try:
+                    retries = check_timer_retries(body["retries"])
+                except ValueError as exc:
+                    return _json_response(400, {"errorType": "InvalidRequest", "errorMessage": str(exc)})
+        result = self.invoke_timer(name, message, trigger_name=trigger, retries=retries)
+        headers = {
+            "X-Scf-Request-Id": result.request_id,
+            "X-Localcloud-Attempts": str(result.attempts),
+            "X-Localcloud-Attempt-Request-Ids": ",".join(result.attempt_request_ids),
+        }
         if not result.ok:
             return _json_response(result.http_status, result.error, headers)
         return _json_response(200, result.result, headers)

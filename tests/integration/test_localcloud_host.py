@@ -70,6 +70,26 @@ ECHO = textwrap.dedent(
 
 BROKEN = "raise ImportError('this function cannot be imported')\n"
 
+# A timer function that fails its first `fail` calls: the Message is {"dir": ..., "fail": n}; every event it is
+# called with is appended to <dir>/events.jsonl, so the test sees what each attempt received.
+FLAKY = textwrap.dedent(
+    """
+    import json
+    import pathlib
+
+
+    def main_handler(event, context):
+        opts = json.loads(event["Message"])
+        log = pathlib.Path(opts["dir"]) / "events.jsonl"
+        with log.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"event": event, "requestId": context["request_id"]}) + "\\n")
+        calls = len(log.read_text(encoding="utf-8").splitlines())
+        if calls <= opts["fail"]:
+            raise RuntimeError(f"failing call {calls} on purpose")
+        return {"calls": calls}
+    """
+)
+
 
 def _write_function(root: Path, name: str, code: str) -> Path:
     folder = root / "functions" / name
@@ -84,6 +104,7 @@ def fn_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write_function(root, "echo", ECHO)
     _write_function(root, "tick", ECHO)
     _write_function(root, "broken", BROKEN)
+    _write_function(root, "flaky", FLAKY)
     return root
 
 
@@ -95,6 +116,7 @@ def host(fn_root: Path) -> Iterator[FunctionHost]:
             "tick", fn_root / "functions" / "tick", timeout_s=2.0, http=False, timer_name="tick-timer"
         ),
         "broken": FunctionSpec("broken", fn_root / "functions" / "broken", timeout_s=5.0),
+        "flaky": FunctionSpec("flaky", fn_root / "functions" / "flaky", timeout_s=5.0, http=False, timer_name="t"),
     }
     env = dict(os.environ)
     env["LOCALCLOUD_TEST_VAR"] = "from-host-env"
@@ -343,6 +365,79 @@ def test_stats_count_invocations(host: FunctionHost) -> None:
     host.invoke_timer("tick")
     host.invoke_timer("tick")
     assert host.stats()["tick"] == before + 2
+
+
+def _recorded(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "events.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def _flaky_timer(url: tuple[str, int], body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    status, headers, raw = _call(url, "POST", "/_localcloud/timer/flaky", body=json.dumps(body).encode())
+    return status, headers, json.loads(raw)
+
+
+def test_failed_timer_is_retried_with_the_identical_event(url: tuple[str, int], tmp_path: Path) -> None:
+    message = json.dumps({"dir": str(tmp_path), "fail": 1})
+    status, headers, body = _flaky_timer(url, {"message": message, "retries": 2})
+    assert status == 200, body
+    assert body == {"calls": 2}  # the second call's answer
+    calls = _recorded(tmp_path)
+    assert len(calls) == 2  # it succeeded on the second call: no third
+    first, second = calls[0]["event"], calls[1]["event"]
+    assert first == second
+    assert (first["Type"], first["TriggerName"], first["Message"]) == ("Timer", "t", message)
+    assert headers["x-localcloud-attempts"] == "2"
+    ids = [c["requestId"] for c in calls]
+    assert headers["x-localcloud-attempt-request-ids"].split(",") == ids
+    assert headers["x-scf-request-id"] == ids[1] and ids[0] != ids[1]
+
+
+def test_timer_retries_stop_after_n_and_answer_the_last_error(url: tuple[str, int], tmp_path: Path) -> None:
+    message = json.dumps({"dir": str(tmp_path), "fail": 99})
+    status, headers, body = _flaky_timer(url, {"message": message, "retries": 2})
+    assert status == 502 and body["errorType"] and "failing call 3" in body["errorMessage"]
+    assert len(_recorded(tmp_path)) == 3  # one invocation and two retries
+    assert headers["x-localcloud-attempts"] == "3"
+
+
+def test_timer_is_not_retried_unless_asked(url: tuple[str, int], host: FunctionHost, tmp_path: Path) -> None:
+    message = json.dumps({"dir": str(tmp_path), "fail": 1})
+    status, headers, _ = _flaky_timer(url, {"message": message})
+    assert status == 502 and headers["x-localcloud-attempts"] == "1"
+    assert len(_recorded(tmp_path)) == 1
+    result = host.invoke_timer("flaky", message, retries=1)  # the Python API takes the same option
+    assert result.ok and result.result == {"calls": 2} and result.attempts == 1  # no error this time
+    assert len(_recorded(tmp_path)) == 2
+
+
+@pytest.mark.parametrize("retries", ["2", -1, 11, True, 1.5])
+def test_bad_timer_retries_are_400(url: tuple[str, int], retries: Any, tmp_path: Path) -> None:
+    message = json.dumps({"dir": str(tmp_path), "fail": 0})
+    status, _, body = _flaky_timer(url, {"message": message, "retries": retries})
+    assert status == 400 and "retries" in body["errorMessage"]
+    assert _recorded(tmp_path) == []  # nothing was invoked
+
+
+def test_host_and_localcloud_default_timer_retries(fn_root: Path, tmp_path: Path) -> None:
+    functions = {"flaky": FunctionSpec("flaky", fn_root / "functions" / "flaky", timeout_s=5.0, http=False)}
+    with FunctionHost(functions, root=fn_root, log_stream=None, timer_retries=1) as own:
+        first = tmp_path / "host"
+        first.mkdir()
+        result = own.invoke_timer("flaky", json.dumps({"dir": str(first), "fail": 1}))
+        assert (result.ok, result.attempts, len(_recorded(first))) == (True, 2, 2)
+    with pytest.raises(ValueError):
+        LocalCloud(functions=functions, log_stream=None, timer_retries=-1)
+    cloud = LocalCloud(
+        root=fn_root, functions=functions, log_stream=None, tcr=_StandIn("tcr"), cos=_StandIn("cos"), timer_retries=2
+    )
+    with cloud:
+        second = tmp_path / "cloud"
+        second.mkdir()
+        status, headers, _ = _flaky_timer(
+            ("127.0.0.1", cloud.port), {"message": json.dumps({"dir": str(second), "fail": 2})}
+        )
+        assert (status, headers["x-localcloud-attempts"], len(_recorded(second))) == (200, "3", 3)
 
 
 # --- serverless.yml -----------------------------------------------------------------------------------------------
