@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from shared.errors import ConfigError
@@ -123,8 +123,7 @@ class Credentials:
     __str__ = __repr__
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """A local override: plain http to host:port."""
 
     host: str
@@ -157,29 +156,36 @@ def parse_endpoint(variable: str, raw: str) -> Endpoint:
     return Endpoint(host, int(port_text))
 
 
-@dataclass(frozen=True)
-class ApiAuth:
+# Value objects are NamedTuples, not dataclasses: importing `dataclasses` (and the `inspect` it pulls in)
+# costs a cold start ~10 ms. Each one that holds a secret prints it masked.
+
+
+class ApiAuth(NamedTuple):
     """How the replica API authenticates callers: bearer token, or CAM at the Function URL."""
 
     mode: str  # "bearer" or "cam"
-    token: str | None = field(default=None, repr=False)
+    token: str | None = None
 
     @property
     def bearer(self) -> bool:
         return self.mode == "bearer"
 
+    def __repr__(self) -> str:
+        return f"ApiAuth(mode={self.mode!r}, token=***)"
 
-@dataclass(frozen=True)
-class WebhookAuth:
-    token: str = field(repr=False)
+
+class WebhookAuth(NamedTuple):
+    token: str
     header: str = DEFAULT_WEBHOOK_TOKEN_HEADER
-    hmac_secret: str | None = field(default=None, repr=False)
+    hmac_secret: str | None = None
+
+    def __repr__(self) -> str:
+        return f"WebhookAuth(token=***, header={self.header!r}, hmac_secret=***)"
 
 
-@dataclass(frozen=True)
-class NotifyTarget:
-    url: str = field(repr=False)  # may carry credentials in its query: never printed
-    secret: str = field(repr=False)
+class NotifyTarget(NamedTuple):
+    url: str  # may carry credentials in its query: never printed
+    secret: str
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)

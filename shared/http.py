@@ -12,10 +12,8 @@ import binascii
 import hmac
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared import log
 from shared.errors import ApiError
@@ -30,16 +28,31 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:32]}"
 
 
-@dataclass
 class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    query: dict[str, str]
-    body: str
-    request_id: str
-    source: str  # "function-url" or "apigw"
-    params: dict[str, str] = field(default_factory=dict)
+    """One HTTP request, whichever event shape it came in (plain class: no `dataclasses` import on cold start)."""
+
+    __slots__ = ("body", "headers", "method", "params", "path", "query", "request_id", "source")
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        query: dict[str, str],
+        body: str,
+        request_id: str,
+        source: str,  # "function-url" or "apigw"
+        params: dict[str, str] | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.query = query
+        self.body = body
+        self.request_id = request_id
+        self.source = source
+        self.params: dict[str, str] = params or {}
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -48,11 +61,16 @@ class Request:
         return parse_json(self.body)
 
 
-@dataclass
 class Response:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers: dict[str, str] = headers or {}
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status}, body={self.body!r})"
 
     def to_scf(self, request_id: str) -> dict[str, Any]:
         headers = {**JSON_HEADERS, "X-Request-Id": request_id, **self.headers}
@@ -168,12 +186,25 @@ def parse_event(event: Any, context: Any) -> Request:
 Handler = Callable[[Request], Response]
 
 
-@dataclass
-class _Route:
+class _Route(NamedTuple):
     method: str
     template: str
-    pattern: re.Pattern[str]
+    segments: tuple[str, ...]  # literal segments, and "{name}" for parameters
     handler: Handler
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        """The parameters when `parts` (the path's segments) fit the template, else None."""
+        if len(parts) != len(self.segments):
+            return None
+        params = {}
+        for want, got in zip(self.segments, parts, strict=True):
+            if want.startswith("{") and want.endswith("}"):
+                if not got:
+                    return None
+                params[want[1:-1]] = got
+            elif want != got:
+                return None
+        return params
 
 
 class Router:
@@ -182,19 +213,10 @@ class Router:
     def __init__(self) -> None:
         self._routes: list[_Route] = []
 
-    @staticmethod
-    def _compile(template: str) -> re.Pattern[str]:
-        parts = []
-        for segment in template.strip("/").split("/"):
-            if segment.startswith("{") and segment.endswith("}"):
-                parts.append(f"(?P<{segment[1:-1]}>[^/]+)")
-            else:
-                parts.append(re.escape(segment))
-        return re.compile("^/" + "/".join(parts) + "$") if template.strip("/") else re.compile("^/$")
-
     def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self._routes.append(_Route(method.upper(), template, self._compile(template), handler))
+            segments = tuple(template.strip("/").split("/")) if template.strip("/") else ()
+            self._routes.append(_Route(method.upper(), template, segments, handler))
             return handler
 
         return register
@@ -204,12 +226,13 @@ class Router:
 
     def resolve(self, request: Request) -> Response:
         allowed = []
+        parts = request.path.strip("/").split("/") if request.path.strip("/") else []
         for route in self._routes:
-            match = route.pattern.match(request.path)
-            if not match:
+            params = route.match(parts)
+            if params is None:
                 continue
             if route.method == request.method:
-                request.params = match.groupdict()
+                request.params = params
                 return route.handler(request)
             allowed.append(route.method)
         if allowed:

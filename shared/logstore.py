@@ -15,9 +15,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared import records as rl
 from shared.errors import ApiError, ConfigError
@@ -33,24 +32,26 @@ REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z]+)+(-\d+)?$")
 TCRLOG_SEEN_MAX = 2000
 
 
-@dataclass
-class InboxItem:
+class InboxItem(NamedTuple):
     """One inbox object: the pending records of one event (all its replicas)."""
 
     key: str
     records: list[Record]
 
 
-@dataclass
 class ResolveResult:
-    segments_written: list[str] = field(default_factory=list)
-    inbox_deleted: int = 0
-    inbox_rewritten: int = 0
-    compacted: list[str] = field(default_factory=list)
+    """What `resolve` did (a plain class: `dataclasses` costs a cold start ~10 ms to import)."""
+
+    __slots__ = ("compacted", "inbox_deleted", "inbox_rewritten", "segments_written")
+
+    def __init__(self) -> None:
+        self.segments_written: list[str] = []
+        self.inbox_deleted = 0
+        self.inbox_rewritten = 0
+        self.compacted: list[str] = []
 
 
-@dataclass
-class Page:
+class Page(NamedTuple):
     records: list[Record]
     next_cursor: str | None
 

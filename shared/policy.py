@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared import regions
 from shared.errors import ApiError, ConfigError
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     allowed: frozenset[str] | None = None
     denied: frozenset[str] = frozenset()
     required: frozenset[str] = frozenset()

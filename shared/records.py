@@ -23,9 +23,8 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 STATUSES = ("pending", "replicated", "late", "failed", "deleted")
@@ -136,8 +135,7 @@ def _sha(*parts: str) -> str:
 # the record
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     eventId: str
     eventType: str
     registryId: str
@@ -169,8 +167,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION}
-        for f in fields(self):
-            out[f.name] = getattr(self, f.name)
+        out.update(self._asdict())
         return out
 
     def with_status(
@@ -184,8 +181,7 @@ class Record:
     ) -> Record:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
-        return replace(
-            self,
+        return self._replace(
             status=status,
             replicatedAt=iso_utc(replicated_at) if replicated_at is not None else None,
             lagSeconds=lag_seconds,
@@ -201,9 +197,9 @@ class Record:
         if not isinstance(version, int) or isinstance(version, bool) or version < 1 or version > SCHEMA_VERSION:
             raise ValueError(f"unsupported schemaVersion {version!r}")
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name in data:
-                values[f.name] = data[f.name]
+        for name in cls._fields:
+            if name in data:
+                values[name] = data[name]
         record = cls(**values)
         record.validate()
         return record
@@ -395,8 +391,7 @@ def inbox_key(records: Sequence[Record]) -> str:
     return key
 
 
-@dataclass(frozen=True)
-class InboxKey:
+class InboxKey(NamedTuple):
     key: str
     registry_id: str
     day: str

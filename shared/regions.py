@@ -7,15 +7,14 @@ everything downstream works with the canonical `Region`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 _CATALOGUE = Path(__file__).with_name("regions.json")
 
 
-@dataclass(frozen=True)
-class Region:
+class Region(NamedTuple):
     name: str
     region_id: int
     mainland: bool

@@ -8,8 +8,7 @@ alternative where one exists.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared import regions
 from shared.errors import ApiError
@@ -31,8 +30,7 @@ PRECEDENCE = (
 UNSUPPORTED_REPLICATION = frozenset({"ap-taipei"})
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(NamedTuple):
     """What the rules need to know of a primary instance."""
 
     registry_id: str
@@ -41,14 +39,12 @@ class Instance:
     status: str
 
 
-@dataclass(frozen=True)
-class Replica:
+class Replica(NamedTuple):
     replica_registry_id: str
     region: str
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     code: str
     rule: str
     message: str
@@ -57,14 +53,13 @@ class Violation:
         return {"code": self.code, "rule": self.rule, "message": self.message}
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """An allowed replica creation: what would be asked of TCR."""
 
     registry_id: str
     primary_region: Region
     replica_region: Region
-    existing: tuple[Replica, ...] = field(default_factory=tuple)
+    existing: tuple[Replica, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -19,8 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from shared.config import Config
 from shared.errors import ApiError
@@ -97,8 +96,7 @@ class Deadline:
         return f"Deadline(remaining={self.remaining():.3f}s)"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Exponential backoff with full jitter: the n-th wait is uniform in [0, min(cap, base * 2**(n-1))]."""
 
     max_attempts: int = 6

@@ -13,9 +13,8 @@ import hmac
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from shared import log, schemas
@@ -33,8 +32,7 @@ DEFAULT_CACHE_SECONDS = 60
 SIGNATURE_HEADER = "x-signature"
 
 
-@dataclass(frozen=True)
-class Push:
+class Push(NamedTuple):
     """One image event, whatever the sender's format."""
 
     event_type: str  # pushImage or deleteImage
@@ -177,8 +175,7 @@ def parse(body: Any, now: datetime) -> tuple[list[Push], str | None]:
 # -- instance and replicas, cached per warm container ---------------------------------------------------
 
 
-@dataclass
-class Target:
+class Target(NamedTuple):
     registry_id: str
     region: str
     replicas: list[tuple[str, str]]  # (replicaRegistryId, region)
