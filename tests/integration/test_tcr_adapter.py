@@ -53,7 +53,12 @@ def tcr(env: dict[str, str]) -> TcrAdapter:
 
 
 def new_instance(tcr: TcrAdapter, registry_type: str = "premium", region: str | None = None) -> str:
-    return tcr.create_instance(f"it-{uuid.uuid4().hex[:12]}", registry_type, region=region)
+    registry_id = tcr.create_instance(f"it-{uuid.uuid4().hex[:12]}", registry_type, region=region)
+    deadline = time.monotonic() + 10
+    while tcr.get_instance(registry_id)["status"] != "Running":  # TCR deploys a new instance first
+        assert time.monotonic() < deadline, f"{registry_id} never became Running"
+        time.sleep(0.05)
+    return registry_id
 
 
 def test_instances_listing_pages_and_lookups(tcr: TcrAdapter) -> None:
