@@ -337,21 +337,16 @@ class LocalCloud:
         return _error(404, "NotFound", f"no admin route {req.method} {req.path}")
 
     def _push(self, req: Request) -> Response:
-        from localcloud.tcr import AdminError
-
-        try:
-            body = json.loads(req.body or b"null")
-        except ValueError as exc:
-            return _error(400, "InvalidJSON", f"body is not valid JSON: {exc}")
-        if not isinstance(body, dict):
-            return _error(400, "InvalidRequest", "body must be a JSON object {registryId, namespace, repository, tag}")
-        try:
-            result = self.tcr.admin_push(body)
-        except AdminError as exc:
-            return _error(int(getattr(exc, "status", 400)), "AdminError", str(getattr(exc, "message", exc)))
-        return _json(200, result)
+        assert self.tcr is not None
+        return self._admin_call(req, self.tcr.admin_push, "{registryId, namespace, repository, tag}")
 
     def _instance_status(self, req: Request) -> Response:
+        assert self.tcr is not None
+        return self._admin_call(req, self.tcr.admin_instance_status, "{registryId, status}")
+
+    @staticmethod
+    def _admin_call(req: Request, action: Any, shape: str) -> Response:
+        """A JSON-object body handed to one of TcrService's admin actions; its AdminError becomes a 4xx."""
         from localcloud.tcr import AdminError
 
         try:
@@ -359,9 +354,9 @@ class LocalCloud:
         except ValueError as exc:
             return _error(400, "InvalidJSON", f"body is not valid JSON: {exc}")
         if not isinstance(body, dict):
-            return _error(400, "InvalidRequest", "body must be a JSON object {registryId, status}")
+            return _error(400, "InvalidRequest", f"body must be a JSON object {shape}")
         try:
-            result = self.tcr.admin_instance_status(body)
+            result = action(body)
         except AdminError as exc:
             return _error(int(getattr(exc, "status", 400)), "AdminError", str(getattr(exc, "message", exc)))
         return _json(200, result)

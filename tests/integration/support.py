@@ -7,6 +7,7 @@ product's own adapters, so a bug in `shared` cannot hide itself.
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -118,3 +119,21 @@ def tcr_replicas(tcr: Any, registry_id: str) -> list[dict[str, Any]]:
 
 def wait_replicas_running(tcr: Any, registry_id: str) -> None:
     wait_for(lambda: all(r["Status"] == "Running" for r in tcr_replicas(tcr, registry_id)))
+
+
+def free_base_port() -> int:
+    """A port p with p, p+1 and p+2 free right now (localcloud's fixed port layout)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base > 65530:
+            continue
+        try:
+            for port in (base, base + 1, base + 2):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no three consecutive free ports")

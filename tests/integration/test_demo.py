@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support import free_base_port
 
 from localcloud import demo
 from localcloud.cloud import LocalCloud
@@ -42,24 +43,6 @@ def _env(**extra: str) -> dict[str, str]:
         env.pop(name, None)
     env.update(extra)
     return env
-
-
-def _free_base_port() -> int:
-    """A port p with p, p+1 and p+2 free right now (serve's fixed layout)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base > 65530:
-            continue
-        try:
-            for port in (base, base + 1, base + 2):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no three consecutive free ports")
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, object]:
@@ -149,7 +132,7 @@ class Lines:
 
 
 def test_serve_runs_the_functions_prints_the_guide_and_stops_on_sigterm() -> None:
-    port = _free_base_port()
+    port = free_base_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "localcloud.serve"],
         cwd=REPO_ROOT,
@@ -194,7 +177,7 @@ def test_serve_runs_the_functions_prints_the_guide_and_stops_on_sigterm() -> Non
 
 
 def test_serve_refuses_a_taken_port_with_a_hint() -> None:
-    port = _free_base_port()
+    port = free_base_port()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port + 1))
         taken.listen()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import free_base_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,24 +30,6 @@ AUDIT = textwrap.dedent(
                 "tcr": os.environ.get("TCR_ENDPOINT"), "function": context["function_name"], "pid": os.getpid()}
     """
 )
-
-
-def _free_base_port() -> int:
-    """A port p with p, p+1 and p+2 free right now (the CLI's fixed layout)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base > 65530:
-            continue
-        try:
-            for port in (base, base + 1, base + 2):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no three consecutive free ports")
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -106,7 +89,7 @@ def test_bad_port_is_refused() -> None:
 
 
 def test_up_exits_1_when_a_port_is_taken() -> None:
-    port = _free_base_port()
+    port = free_base_port()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port + 2))
         taken.listen()
@@ -121,7 +104,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subproce
     root = tmp_path_factory.mktemp("cliroot")
     (root / "functions" / "audit").mkdir(parents=True)
     (root / "functions" / "audit" / "index.py").write_text(AUDIT, encoding="utf-8")
-    port = _free_base_port()
+    port = free_base_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "localcloud", "--root", str(root), "up"],
         cwd=REPO_ROOT,
@@ -199,7 +182,7 @@ def test_timer_command_fails_when_the_function_fails(running: tuple[subprocess.P
 
 
 def test_timer_command_fails_when_nothing_listens() -> None:
-    port = _free_base_port()
+    port = free_base_port()
     result = _cli("timer", "audit", "--url", f"http://127.0.0.1:{port}", env=_env())
     assert result.returncode != 0
     assert "cannot reach" in result.stderr
