@@ -16,7 +16,9 @@ from typing import Any
 
 _SECRET_WORDS = ("secret", "token", "password", "authorization", "signature", "credential")
 # scheme://[userinfo@]host[path][?query][#fragment], ending at a blank, a quote or a backslash (JSON escapes)
-_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)(?:[^/?#\s\"'\\]*@)?([^/?#\s\"'\\]*)([^?#\s\"'\\]*)(?:[?#][^\s\"'\\]*)?")
+_URL = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*://)(?:[^/?#\s\"'\\]*@)?([^/?#\s\"'\\]*)([^?#\s\"'\\]*)(?:[?#][^\s\"'\\]*)?"
+)
 
 
 def redact_urls(text: str) -> str:

@@ -391,7 +391,7 @@ class Notifier:
             raise _Retryable(_describe(exc.reason)) from None
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, not HTTP
             raise _Retryable(_describe(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - an unforeseen client failure is a failed delivery, not a crash
+        except Exception as exc:  # an unforeseen client failure is a failed delivery, not a crash
             raise _Permanent(f"{type(exc).__name__} while sending") from None
         if 200 <= status < 300:
             return status
