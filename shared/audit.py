@@ -382,7 +382,11 @@ class Auditor:
             log.event("audit.notify-error", level="error", registryId=run.registry_id, error=type(exc).__name__)
             deliveries = [notify.Delivery(n.id, n.kind, "failed", error=type(exc).__name__) for n in pending]
         sent = {d.id for d in deliveries if d.outcome == "sent"}
-        run.outbox = [n.body for n in pending if n.id not in sent]
+        kept: dict[str, dict[str, Any]] = {}  # once per id: a finding announced again each run is queued once
+        for n in pending:
+            if n.id not in sent:
+                kept.setdefault(n.id, n.body)
+        run.outbox = list(kept.values())
         self._save_state(run)
         return deliveries
 

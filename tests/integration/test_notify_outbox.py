@@ -140,6 +140,19 @@ def push_and_wait(cloud: LocalCloud, env: dict[str, str], registry_id: str, name
     return str(body["digest"])
 
 
+def invoke_audit(cloud: LocalCloud, registry_id: str, env: dict[str, str]) -> Any:
+    """One timer invocation of the audit with settings changed for this invocation only."""
+    host = cloud.host
+    assert host is not None
+    event = {
+        "Type": "Timer",
+        "TriggerName": host.functions["audit"].timer_name,
+        "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "Message": json.dumps({"instances": [registry_id]}),
+    }
+    return host.invoke("audit", event, env={"TRIGGER_SRC": "timer", **env})
+
+
 def audit(cloud: LocalCloud, registry_id: str, **options: Any) -> tuple[int, Any]:
     message = json.dumps({"instances": [registry_id], **options})
     return call("POST", cloud.host_url + "/_localcloud/timer/audit", {"message": message})
@@ -233,15 +246,7 @@ def test_a_malformed_notify_url_is_a_configuration_error_and_the_audit_still_rep
     registry_id = setup_instance(env, tcr, "badurl")
     digest = push_and_wait(cloud, env, registry_id, "badurl", "1")
     url = bad_url.format(base=receiver.base, q=QUERY_SECRET, u=USER_SECRET)
-    host = cloud.host
-    assert host is not None
-    event = {
-        "Type": "Timer",
-        "TriggerName": host.functions["audit"].timer_name,
-        "Time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "Message": json.dumps({"instances": [registry_id]}),
-    }
-    result = host.invoke("audit", event, env={"TRIGGER_SRC": "timer", "NOTIFY_URL": url})
+    result = invoke_audit(cloud, registry_id, {"NOTIFY_URL": url})
     answer = json.dumps(result.result if result.ok else result.error)
     assert result.ok, answer
     summary = result.result
@@ -252,7 +257,7 @@ def test_a_malformed_notify_url_is_a_configuration_error_and_the_audit_still_rep
     assert report["notifications"]["failed"] == 1 and report["notifications"]["sent"] == 0
     assert [n["digest"] for n in outbox(env, registry_id)] == [digest], "kept until NOTIFY_URL is fixed"
 
-    logs = "\n".join(host.logs("audit"))
+    logs = "\n".join(cloud.host.logs("audit"))
     assert "NOTIFY_URL" in logs
     for secret in (QUERY_SECRET, USER_SECRET):
         assert secret not in logs
@@ -262,4 +267,23 @@ def test_a_malformed_notify_url_is_a_configuration_error_and_the_audit_still_rep
     status, summary = audit(cloud, registry_id)  # NOTIFY_URL fixed: the notice goes out
     assert status == 200 and summary["notifications"]["sent"] == 1, summary
     assert [n["digest"] for n in receiver.received if n.get("registryId") == registry_id] == [digest]
+    assert outbox(env, registry_id) == []
+
+
+def test_a_finding_announced_at_every_run_waits_in_the_outbox_once(cloud, env, tcr, receiver):
+    registry_id = setup_instance(env, tcr, "repeat")
+    policy = {"POLICY": json.dumps({"requiredRegions": ["ap-nanjing"]})}  # a lasting policy_violation
+    receiver.mode = "refuse"
+    try:
+        for _ in range(3):
+            result = invoke_audit(cloud, registry_id, policy)
+            assert result.ok, result.error
+            assert result.result["notifications"]["failed"] == 1, result.result
+    finally:
+        receiver.mode = "ok"
+    queued = outbox(env, registry_id)
+    assert [n["kind"] for n in queued] == ["policy_violation"], "queued once, not once per run"
+    result = invoke_audit(cloud, registry_id, policy)
+    assert result.ok and result.result["notifications"]["sent"] == 1, result.result
+    assert receiver.ids(registry_id) == [queued[0]["id"]]
     assert outbox(env, registry_id) == []
