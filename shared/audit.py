@@ -268,7 +268,8 @@ class Auditor:
         run.state = self.store.get_state(registry_id)
         run.late_seen = set(run.state.get("late", []))
         run.partial = dict(run.state.get("partial", {}))
-        run.outbox = [n for n in run.state.get("outbox", []) if isinstance(n, dict)] if run.notify else []
+        # always kept: a silent run (notify:false) or a disabled notifier leaves queued notices for a notifying run
+        run.outbox = [n for n in run.state.get("outbox", []) if isinstance(n, dict)]
         for items in itertools.chain([first], pages):
             self._resolve_page(run, items)
             if self.deadline.remaining() < 30:
@@ -375,9 +376,17 @@ class Auditor:
         if not run.notify:
             return []
         pending = [notify.Notification(kind=b["kind"], id=b["id"], body=b) for b in run.outbox if "id" in b]
-        deliveries = notifier.send_all(pending, self.deadline)
-        failed = {d.id for d in deliveries if d.outcome == "failed"}
-        run.outbox = [n.body for n in pending if n.id in failed]
+        try:
+            deliveries = notifier.send_all(pending, self.deadline)
+        except Exception as exc:  # a notifier bug must not cost the report: all stay queued
+            log.event("audit.notify-error", level="error", registryId=run.registry_id, error=type(exc).__name__)
+            deliveries = [notify.Delivery(n.id, n.kind, "failed", error=type(exc).__name__) for n in pending]
+        sent = {d.id for d in deliveries if d.outcome == "sent"}
+        kept: dict[str, dict[str, Any]] = {}  # once per id: a finding announced again each run is queued once
+        for n in pending:
+            if n.id not in sent:
+                kept.setdefault(n.id, n.body)
+        run.outbox = list(kept.values())
         self._save_state(run)
         return deliveries
 
@@ -520,6 +529,9 @@ def run(
         "errors": [],
         "complete": True,
     }
+    if notifier.problem:  # NOTIFY_URL or NOTIFY_SECRET is invalid: audit anyway, notices wait in the outbox
+        error = notifier.config_error
+        summary["errors"].append({"code": error.code, "variable": error.variable, "message": error.message})
     kinds: dict[str, int] = {}
     sent = {"sent": 0, "skipped": 0, "failed": 0}
     for inst in sorted(instances, key=lambda i: str(i["registryId"])):

@@ -42,6 +42,9 @@ _REGION_RE = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+$")
+_URL_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_URL_HOST_RE = re.compile(rf"{_URL_LABEL}(?:\.{_URL_LABEL})*\.?")  # fullmatch: a DNS name or IPv4 address
+MAX_URL_LENGTH = 2048
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -154,6 +157,38 @@ def parse_endpoint(variable: str, raw: str) -> Endpoint:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(variable, f"has an invalid port (got {raw!r}); expected host:port with port 1-65535")
     return Endpoint(host, int(port_text))
+
+
+def notify_url_problem(url: str) -> str | None:
+    """Why `url` cannot be NOTIFY_URL, in words that never repeat the URL (its query may be a credential)."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"is longer than {MAX_URL_LENGTH} characters"
+    if any(not "!" <= c <= "~" for c in url):
+        return "must not contain blanks, control or non-ASCII characters (percent-encode them; IDN hosts in punycode)"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "is not a valid URL: check the host (IPv6 in [brackets]) and the port (1-65535)"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not host:
+        return "has no host: expected http(s)://host[:port]/path"
+    if "@" in parts.netloc:
+        return "must not carry user:password@ (it is not sent; NOTIFY_SECRET signs every notification)"
+    if port == 0:
+        return "has port 0: expected 1-65535"
+    if ":" in host:
+        import ipaddress  # lazily: only an IPv6 receiver needs it
+
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "has an invalid IPv6 host"
+    elif not _URL_HOST_RE.fullmatch(host):
+        return "has an invalid host name"
+    return None
 
 
 # Value objects are NamedTuples, not dataclasses: importing `dataclasses` (and the `inspect` it pulls in)
@@ -281,14 +316,9 @@ class Config:
         url = _get(self._env, NOTIFY_URL)
         if url is None:
             return None
-        try:
-            parts = urlsplit(url)
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-            _ = parts.port  # raises on a bad port
-        except ValueError:
-            valid = False
-        if not valid:
-            raise ConfigError(NOTIFY_URL, "must be an http(s) URL")
+        problem = notify_url_problem(url)
+        if problem:
+            raise ConfigError(NOTIFY_URL, problem)
         secret = _get(self._env, NOTIFY_SECRET)
         if secret is None:
             raise ConfigError(NOTIFY_SECRET, "is not set but NOTIFY_URL is: notifications must be signed")
