@@ -159,12 +159,13 @@ class ReplicaService:
         self.tcr.delete_replica(registry_id, replica_id, int(region_id), region=inst.get("region"))
         return {"deleted": {**_replica_view(rep), "registryId": registry_id}}
 
-    def delete_instance(self, registry_id: str) -> dict[str, Any]:
+    def delete_instance(self, registry_id: str, *, delete_bucket: bool = False) -> dict[str, Any]:
+        """Delete a primary; its COS bucket (every image) only when the caller asked for it."""
         inst = self.instance(registry_id)
         reps = self.tcr.list_replicas(registry_id, region=inst.get("region"))
         rules.check_delete_instance(registry_id, [_as_rule_replica(r) for r in reps])
-        self.tcr.delete_instance(registry_id, region=inst.get("region"))
-        return {"deleted": {"registryId": registry_id, "region": inst.get("region")}}
+        self.tcr.delete_instance(registry_id, delete_bucket=delete_bucket, region=inst.get("region"))
+        return {"deleted": {"registryId": registry_id, "region": inst.get("region"), "bucketDeleted": delete_bucket}}
 
     # -- sync ---------------------------------------------------------------------------------------
 
