@@ -47,6 +47,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"primary": {"type": "string", "pattern": REGION_REF}},
     },
     "query.none": {"type": "object", "additionalProperties": False, "properties": {}},
+    "query.deleteInstance": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"deleteBucket": {"enum": ["true", "false"]}},
+    },
     "query.replicationLogs": {
         "type": "object",
         "additionalProperties": False,

@@ -106,8 +106,9 @@ def replication_logs(request: http.Request) -> http.Response:
 @router.route("DELETE", "/instances/{registryId}")
 def delete_instance(request: http.Request) -> http.Response:
     registry_id, _ = _ids(request)
-    _no_query(request)
-    return http.Response(202, _service().delete_instance(registry_id))
+    schemas.validate("query.deleteInstance", request.query, where="query")
+    delete_bucket = request.query.get("deleteBucket") == "true"
+    return http.Response(202, _service().delete_instance(registry_id, delete_bucket=delete_bucket))
 
 
 def authenticate(request: http.Request) -> None:

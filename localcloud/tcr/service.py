@@ -97,6 +97,8 @@ def _empty_state() -> dict[str, Any]:
         "triggers": {},
         "triggerLogs": {},
         "replicationLogs": {},
+        # registryId -> {"DeleteBucket": what DeleteInstance received (None: not sent), "DeletedAt"}
+        "deletedInstances": {},
     }
 
 
@@ -386,7 +388,7 @@ class TcrService:
 
     def _delete_instance(self, p: dict[str, Any], region: str) -> dict[str, Any]:
         registry_id = get(p, "RegistryId", "str", required=True)
-        get(p, "DeleteBucket", "bool")
+        delete_bucket = get(p, "DeleteBucket", "bool")
         dry_run = get(p, "DryRun", "bool", default=False)
         with self._lock:
             inst = self._instance(registry_id, region)
@@ -403,6 +405,11 @@ class TcrService:
                 del self._s["instances"][registry_id]
                 for key in ("namespaces", "repos", "triggers", "triggerLogs"):
                     self._s[key].pop(registry_id, None)
+                # The bucket (the images) is not emulated: what was asked for it is kept for tests and people.
+                self._s["deletedInstances"][registry_id] = {
+                    "DeleteBucket": delete_bucket,
+                    "DeletedAt": iso_cst(self._now()),
+                }
         return {}
 
     def _describe_regions(self, p: dict[str, Any], region: str) -> dict[str, Any]:
@@ -465,8 +472,9 @@ class TcrService:
                     "InvalidParameter", f"The replication region {target} is the region of the instance itself."
                 )
             if regions.is_mainland(target) != regions.is_mainland(inst["RegionName"]):
+                # A code of the action's own list (docs/localcloud-tcr.md), not ValidateSupportedRegionFail.
                 raise ApiError(
-                    "FailedOperation.ValidateSupportedRegionFail",
+                    "InvalidParameter.UnsupportedRegion",
                     f"Replication between mainland China and regions outside it is not supported "
                     f"({inst['RegionName']} -> {target}).",
                 )
