@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from shared import log, schemas
 from shared.config import Config
@@ -31,6 +31,15 @@ MANIFEST_TYPES = (
 )
 DEFAULT_CACHE_SECONDS = 60
 SIGNATURE_HEADER = "x-signature"
+TIMESTAMP_HEADER = "x-timestamp"
+SIGNATURE_WINDOW_S = 300
+TIMESTAMP_HOWTO = "X-Timestamp: <Unix seconds>"
+SIGNATURE_HOWTO = (
+    'X-Signature: sha256=<hex HMAC-SHA256 of timestamp + "." + rawQuery + "." + body>, rawQuery being the query '
+    "parameters sorted by name as percent-encoded name=value pairs joined by & (body-only signatures are refused; "
+    "docs/configuration.md)"
+)
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 FUTURE_SKEW_S = 300  # a push time further ahead of this function's clock is replaced by the receive time
 _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_][a-z0-9_-]{0,62})*\.?")
 
@@ -52,24 +61,58 @@ class Push(NamedTuple):
 # -- authentication ---------------------------------------------------------------------------------
 
 
-def authenticate(headers: Mapping[str, str], body: str, config: Config) -> None:
-    """Static secret header (what TCR triggers can send) or an HMAC-SHA256 body signature."""
+def canonical_query(query: Mapping[str, str]) -> str:
+    """rawQuery of a signature: `name=value` pairs sorted by name, RFC 3986 percent-encoded, joined by `&`."""
+
+    def enc(text: str) -> str:
+        return quote(text, safe="-._~", encoding="utf-8", errors="surrogatepass")
+
+    return "&".join(f"{enc(name)}={enc(value)}" for name, value in sorted(query.items()))
+
+
+def expected_signature(secret: str, timestamp: str, query: Mapping[str, str], body: str) -> str:
+    """`sha256=<hex HMAC-SHA256(secret, timestamp + "." + rawQuery + "." + body)>`."""
+    message = f"{timestamp}.{canonical_query(query)}.{body}".encode("utf-8", "surrogatepass")
+    return "sha256=" + hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def _check_signature(headers: Mapping[str, str], body: str, query: Mapping[str, str], secret: str, now: float) -> None:
+    """A signature binds the timestamp and the query (e.g. `registryId`) too: a replay elsewhere or later fails."""
+    stamp = headers.get(TIMESTAMP_HEADER, "")
+    if not stamp:
+        raise ApiError("Unauthorized", f"signed requests must carry {TIMESTAMP_HOWTO}; {SIGNATURE_HOWTO}")
+    if not _UNIX_SECONDS.fullmatch(stamp) or abs(int(stamp) - now) > SIGNATURE_WINDOW_S:
+        raise ApiError(
+            "Unauthorized",
+            f"X-Timestamp must be the current time in Unix seconds, within +-{SIGNATURE_WINDOW_S} s of the "
+            f"receiver's clock (now {int(now)}); sign again with a fresh timestamp",
+        )
+    want = expected_signature(secret, stamp, query, body)
+    sent = headers.get(SIGNATURE_HEADER, "").strip().encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(sent, want.encode("ascii")):
+        raise ApiError("Unauthorized", f"the X-Signature does not match: {SIGNATURE_HOWTO}")
+
+
+def authenticate(
+    headers: Mapping[str, str],
+    body: str,
+    config: Config,
+    *,
+    query: Mapping[str, str],
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Static secret header (what TCR triggers can send) or an HMAC-SHA256 signature of timestamp, query and body."""
     auth = config.webhook_auth
     sent = headers.get(auth.header.lower())
     if sent is not None and hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), auth.token.encode("utf-8")):
         return
-    signature = headers.get(SIGNATURE_HEADER)
-    if signature and auth.hmac_secret:
-        want = (
-            "sha256="
-            + hmac.new(auth.hmac_secret.encode(), body.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-        )
-        if hmac.compare_digest(signature.strip().encode("utf-8", "surrogatepass"), want.encode()):
-            return
+    if headers.get(SIGNATURE_HEADER) and auth.hmac_secret:
+        _check_signature(headers, body, query, auth.hmac_secret, clock())
+        return
     raise ApiError(
         "Unauthorized",
         f"missing or wrong webhook credentials: send the configured secret in the {auth.header} header "
-        "(or an X-Signature: sha256=<HMAC of the body>)",
+        f"(or sign the request: {TIMESTAMP_HOWTO} and {SIGNATURE_HOWTO})",
     )
 
 
