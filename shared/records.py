@@ -153,6 +153,7 @@ class Record(NamedTuple):
     lagSeconds: float | None = None
     source: str = "webhook"
     updatedAt: str = ""
+    reportedAt: str | None = None  # the sender's push time when it was too far ahead; pushedAt is then the receipt
 
     @property
     def record_id(self) -> tuple[str, str]:
@@ -215,6 +216,10 @@ class Record(NamedTuple):
             raise ValueError(f"record status {self.status!r} is not one of {STATUSES}")
         if self.replicatedAt is not None and not isinstance(self.replicatedAt, str):
             raise ValueError("record field replicatedAt must be a string or null")
+        if self.reportedAt is not None:
+            if not isinstance(self.reportedAt, str):
+                raise ValueError("record field reportedAt must be a string or null")
+            parse_time(self.reportedAt)
         if self.lagSeconds is not None and (
             not isinstance(self.lagSeconds, (int, float)) or isinstance(self.lagSeconds, bool)
         ):
@@ -255,17 +260,23 @@ def event_records(
     event_type: str = "pushImage",
     status: str = "pending",
     source: str = "webhook",
+    reported_at: Any = None,
 ) -> list[Record]:
-    """The records of one event, one per replica ``(replicaRegistryId, replicaRegion)``, sorted by replica id."""
+    """The records of one event, one per replica ``(replicaRegistryId, replicaRegion)``, sorted by replica id.
+
+    ``reported_at`` is the sender's time when the push is recorded at another (its receipt); the event id comes
+    from the sender's time then, so a redelivery received later is still the same event.
+    """
     eid = event_id(
         registry_id=registry_id,
         namespace=namespace,
         repository=repository,
         tag=tag,
         digest=digest,
-        occurred_at=pushed_at,
+        occurred_at=pushed_at if reported_at is None else reported_at,
         event_type=event_type,
     )
+    reported = None if reported_at is None else iso_utc(reported_at)
     pushed = iso_utc(pushed_at)
     updated = iso_utc(now)
     out = []
@@ -286,6 +297,7 @@ def event_records(
             status=status,
             source=source,
             updatedAt=updated,
+            reportedAt=reported,
         )
         rec.validate()
         out.append(rec)
@@ -332,6 +344,8 @@ _COMPACT_FIELDS = (
     "source",
     "status",
 )
+# optional event fields, after the replica pairs in the compact array; left out while null (older keys lack them)
+_COMPACT_OPTIONAL = ("reportedAt",)
 
 
 def _b64(data: bytes) -> str:
@@ -356,7 +370,7 @@ def _event_fields(records: Sequence[Record]) -> Record:
     for rec in records[1:]:
         if rec.eventId != first.eventId or rec.registryId != first.registryId:
             raise ValueError("all records of an inbox object must belong to one event")
-        if any(getattr(rec, name) != getattr(first, name) for name in _COMPACT_FIELDS):
+        if any(getattr(rec, name) != getattr(first, name) for name in (*_COMPACT_FIELDS, *_COMPACT_OPTIONAL)):
             raise ValueError("records of one event must agree on the event fields")
     if len({rec.replicaRegistryId for rec in records}) != len(records):
         raise ValueError("one record per replica")
@@ -365,10 +379,14 @@ def _event_fields(records: Sequence[Record]) -> Record:
 
 def encode_payload(records: Sequence[Record]) -> str:
     first = _event_fields(records)
+    optional = [getattr(first, name) for name in _COMPACT_OPTIONAL]
+    while optional and optional[-1] is None:
+        optional.pop()
     compact = [
         SCHEMA_VERSION,
         *[getattr(first, name) for name in _COMPACT_FIELDS],
         sorted([rec.replicaRegistryId, rec.replicaRegion] for rec in records),
+        *optional,
     ]
     raw = json.dumps(compact, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
@@ -420,9 +438,15 @@ def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
         elif kind != "j":
             raise ValueError("unknown payload kind")
         compact = json.loads(data.decode("utf-8"))
-        if not isinstance(compact, list) or len(compact) != len(_COMPACT_FIELDS) + 2 or compact[0] != SCHEMA_VERSION:
+        fixed = len(_COMPACT_FIELDS) + 2
+        if (
+            not isinstance(compact, list)
+            or not fixed <= len(compact) <= fixed + len(_COMPACT_OPTIONAL)
+            or compact[0] != SCHEMA_VERSION
+        ):
             raise ValueError("unknown payload shape")
-        values = dict(zip(_COMPACT_FIELDS, compact[1:-1], strict=True))
+        values = dict(zip(_COMPACT_FIELDS, compact[1 : fixed - 1], strict=True))
+        values.update(zip(_COMPACT_OPTIONAL, compact[fixed:], strict=False))
         records = tuple(
             Record(
                 eventId=eid,
@@ -432,7 +456,7 @@ def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
                 updatedAt=updated_at,
                 **values,
             )
-            for replica_id, region in compact[-1]
+            for replica_id, region in compact[fixed - 1]
         )
         for rec in records:
             rec.validate()

@@ -133,6 +133,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                             },
                         },
                         "request": {"type": "object", "properties": {"host": {"type": "string", "maxLength": 512}}},
+                        "actor": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 256}}},
                     },
                 },
             }

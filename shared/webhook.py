@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from shared import log, schemas
 from shared.config import Config
@@ -30,6 +31,17 @@ MANIFEST_TYPES = (
 )
 DEFAULT_CACHE_SECONDS = 60
 SIGNATURE_HEADER = "x-signature"
+TIMESTAMP_HEADER = "x-timestamp"
+SIGNATURE_WINDOW_S = 300
+TIMESTAMP_HOWTO = "X-Timestamp: <Unix seconds>"
+SIGNATURE_HOWTO = (
+    'X-Signature: sha256=<hex HMAC-SHA256 of timestamp + "." + rawQuery + "." + body>, rawQuery being the query '
+    "parameters sorted by name as percent-encoded name=value pairs joined by & (body-only signatures are refused; "
+    "docs/configuration.md)"
+)
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+FUTURE_SKEW_S = 300  # a push time further ahead of this function's clock is replaced by the receive time
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_][a-z0-9_-]{0,62})*\.?")
 
 
 class Push(NamedTuple):
@@ -43,51 +55,128 @@ class Push(NamedTuple):
     occurred_at: datetime
     operator: str
     host: str
+    reported_at: datetime | None = None  # the sender's time, when it was too far ahead to be the push time
 
 
 # -- authentication ---------------------------------------------------------------------------------
 
 
-def authenticate(headers: Mapping[str, str], body: str, config: Config) -> None:
-    """Static secret header (what TCR triggers can send) or an HMAC-SHA256 body signature."""
+def canonical_query(query: Mapping[str, str]) -> str:
+    """rawQuery of a signature: `name=value` pairs sorted by name, RFC 3986 percent-encoded, joined by `&`."""
+
+    def enc(text: str) -> str:
+        return quote(text, safe="-._~", encoding="utf-8", errors="surrogatepass")
+
+    return "&".join(f"{enc(name)}={enc(value)}" for name, value in sorted(query.items()))
+
+
+def expected_signature(secret: str, timestamp: str, query: Mapping[str, str], body: str) -> str:
+    """`sha256=<hex HMAC-SHA256(secret, timestamp + "." + rawQuery + "." + body)>`."""
+    message = f"{timestamp}.{canonical_query(query)}.{body}".encode("utf-8", "surrogatepass")
+    return "sha256=" + hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def _check_signature(headers: Mapping[str, str], body: str, query: Mapping[str, str], secret: str, now: float) -> None:
+    """A signature binds the timestamp and the query (e.g. `registryId`) too: a replay elsewhere or later fails."""
+    stamp = headers.get(TIMESTAMP_HEADER, "")
+    if not stamp:
+        raise ApiError("Unauthorized", f"signed requests must carry {TIMESTAMP_HOWTO}; {SIGNATURE_HOWTO}")
+    if not _UNIX_SECONDS.fullmatch(stamp) or abs(int(stamp) - now) > SIGNATURE_WINDOW_S:
+        raise ApiError(
+            "Unauthorized",
+            f"X-Timestamp must be the current time in Unix seconds, within +-{SIGNATURE_WINDOW_S} s of the "
+            f"receiver's clock (now {int(now)}); sign again with a fresh timestamp",
+        )
+    want = expected_signature(secret, stamp, query, body)
+    sent = headers.get(SIGNATURE_HEADER, "").strip().encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(sent, want.encode("ascii")):
+        raise ApiError("Unauthorized", f"the X-Signature does not match: {SIGNATURE_HOWTO}")
+
+
+def authenticate(
+    headers: Mapping[str, str],
+    body: str,
+    config: Config,
+    *,
+    query: Mapping[str, str],
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Static secret header (what TCR triggers can send) or an HMAC-SHA256 signature of timestamp, query and body."""
     auth = config.webhook_auth
     sent = headers.get(auth.header.lower())
     if sent is not None and hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), auth.token.encode("utf-8")):
         return
-    signature = headers.get(SIGNATURE_HEADER)
-    if signature and auth.hmac_secret:
-        want = (
-            "sha256="
-            + hmac.new(auth.hmac_secret.encode(), body.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-        )
-        if hmac.compare_digest(signature.strip().encode("utf-8", "surrogatepass"), want.encode()):
-            return
+    if headers.get(SIGNATURE_HEADER) and auth.hmac_secret:
+        _check_signature(headers, body, query, auth.hmac_secret, clock())
+        return
     raise ApiError(
         "Unauthorized",
         f"missing or wrong webhook credentials: send the configured secret in the {auth.header} header "
-        "(or an X-Signature: sha256=<HMAC of the body>)",
+        f"(or sign the request: {TIMESTAMP_HOWTO} and {SIGNATURE_HOWTO})",
     )
 
 
 # -- payload parsing ----------------------------------------------------------------------------------
 
 
-def _time(value: Any) -> datetime:
+def _invalid(field: str, reason: str, rule: str) -> ApiError:
+    """The sender's mistake, named as schemas.validate names it: path, reason, rule."""
+    return ApiError("InvalidRequest", f"{field}: {reason} (rule: {rule})", details={"field": field, "rule": rule})
+
+
+def _time(value: Any, field: str) -> datetime:
     """occur_at (unix seconds) or a distribution timestamp (RFC 3339, nanoseconds, any offset)."""
     from shared.records import parse_time
 
-    return parse_time(value)
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise _invalid(field, "must be an RFC 3339 time between the years 1 and 9999 (UTC)", "format") from None
 
 
-def _host(url: str) -> str:
+def _as_received(occurred: datetime, now: datetime) -> tuple[datetime, datetime | None]:
+    """(push time, sender's time): a time too far ahead would stay pending forever, so the receive time stands in."""
+    if occurred > now + timedelta(seconds=FUTURE_SKEW_S):
+        return now.replace(microsecond=0), occurred
+    return occurred, None
+
+
+def _valid_host(host: str) -> bool:
+    if _HOST_NAME.fullmatch(host):
+        return True
+    if ":" not in host:
+        return False
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def host_of(url: str, field: str) -> str:
+    """The lower-case host of a URL or of `host[:port]/...` ("" when it names none); malformed: a named 400."""
     if not url:
         return ""
-    parts = urlsplit(url if "://" in url else "//" + url)
-    return (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url if "://" in url else "//" + url)
+        host = (parts.hostname or "").lower()
+        _ = parts.port  # a port that is not a number in 0-65535 raises here
+    except ValueError:
+        raise _invalid(field, "is not a valid URL: its host or port is malformed", "format") from None
+    if host and not _valid_host(host):
+        raise _invalid(field, "is not a valid URL: its host must be a DNS name or an IP address", "format")
+    return host
 
 
 def _registry_event(data: Mapping[str, Any], now: datetime) -> tuple[list[Push], str | None]:
     schemas.validate("webhook.registryEvent", data)
+    event_data = data["event_data"]
+    repo = event_data.get("repository") or {}
+    resources = event_data.get("resources") or []
+    where = "body.event_data.resources"
+    hosts = [host_of(res.get("resource_url") or "", f"{where}[{i}].resource_url") for i, res in enumerate(resources)]
     kind = data["type"]
     if kind in PUSH_TYPES:
         event_type = "pushImage"
@@ -95,19 +184,18 @@ def _registry_event(data: Mapping[str, Any], now: datetime) -> tuple[list[Push],
         event_type = "deleteImage"
     else:
         return [], f"event type {kind!r} is not tracked (only pushes and deletes)"
-    event_data = data["event_data"]
-    repo = event_data.get("repository") or {}
-    resources = event_data.get("resources") or []
     if not resources:
         return [], "the event lists no resources"
-    occurred = _time(int(data["occur_at"])) if "occur_at" in data else now
+    sent = _time(int(data["occur_at"]), "body.occur_at") if "occur_at" in data else now
+    occurred, reported = _as_received(sent, now)
     namespace = repo.get("namespace") or ""
     name = repo.get("name") or ""
     full = repo.get("repo_full_name") or ""
     if (not namespace or not name) and "/" in full:
         namespace, _, name = full.partition("/")
+    operator = str(data.get("operator", ""))
     pushes = []
-    for res in resources:
+    for res, host in zip(resources, hosts, strict=True):
         digest = res.get("digest") or ""
         if not digest:
             continue
@@ -118,55 +206,57 @@ def _registry_event(data: Mapping[str, Any], now: datetime) -> tuple[list[Push],
             path = url.split("/", 1)[1] if "/" in url else ""
             path = path.split("@", 1)[0].rsplit(":", 1)[0] if path else ""
             namespace, _, name = path.partition("/")
-        pushes.append(
-            Push(event_type, namespace, name, tag, digest, occurred, str(data.get("operator", "")), _host(url))
-        )
+        pushes.append(Push(event_type, namespace, name, tag, digest, occurred, operator, host, reported))
     if not pushes:
         return [], "no resource carries a digest"
     return pushes, None
 
 
+def _distribution_event(event: Mapping[str, Any], index: int, now: datetime) -> Push | None:
+    """One envelope event as a push (or delete); None for what is not tracked (blob pushes, pulls, ...)."""
+    where = f"body.events[{index}]"
+    target = event.get("target") or {}
+    request_host = host_of((event.get("request") or {}).get("host") or "", f"{where}.request.host")
+    url_host = host_of(target.get("url") or "", f"{where}.target.url")
+    stamp = event.get("timestamp")
+    sent = _time(stamp, f"{where}.timestamp") if stamp else now
+    action = event.get("action")
+    media = target.get("mediaType") or ""
+    if action not in ("push", "delete") or not target.get("digest"):
+        return None
+    if action == "push" and not media.startswith(MANIFEST_TYPES):
+        return None  # blob pushes are noise
+    namespace, _, name = (target.get("repository") or "").partition("/")
+    occurred, reported = _as_received(sent, now)
+    return Push(
+        "pushImage" if action == "push" else "deleteImage",
+        namespace,
+        name,
+        target.get("tag") or "",
+        target["digest"],
+        occurred,
+        str((event.get("actor") or {}).get("name") or ""),
+        request_host or url_host,
+        reported,
+    )
+
+
 def _distribution_envelope(data: Mapping[str, Any], now: datetime) -> tuple[list[Push], str | None]:
     schemas.validate("webhook.distributionEnvelope", data)
-    pushes = []
-    for event in data["events"]:
-        target = event.get("target") or {}
-        action = event.get("action")
-        media = target.get("mediaType") or ""
-        if action not in ("push", "delete") or not target.get("digest"):
-            continue
-        if action == "push" and not media.startswith(MANIFEST_TYPES):
-            continue  # blob pushes are noise
-        full = target.get("repository") or ""
-        namespace, _, name = full.partition("/")
-        try:
-            occurred = _time(event["timestamp"]) if event.get("timestamp") else now
-        except ValueError:
-            raise ApiError(
-                "InvalidRequest", "body.events[].timestamp: must be an RFC 3339 time (rule: format)"
-            ) from None
-        host = (event.get("request") or {}).get("host") or _host(target.get("url") or "")
-        pushes.append(
-            Push(
-                "pushImage" if action == "push" else "deleteImage",
-                namespace,
-                name,
-                target.get("tag") or "",
-                target["digest"],
-                occurred,
-                str((event.get("actor") or {}).get("name") or ""),
-                _host(host),
-            )
-        )
+    pushes = [push for i, event in enumerate(data["events"]) if (push := _distribution_event(event, i, now))]
     if not pushes:
         return [], "the envelope holds no manifest push or delete"
     return pushes, None
 
 
 def parse(body: Any, now: datetime) -> tuple[list[Push], str | None]:
-    """The image events in a notification, or a reason to ignore it."""
+    """The image events in a notification, or a reason to ignore it.
+
+    Every field is checked, whether or not this notification needs it (a `?registryId=` makes the hosts
+    unnecessary): a malformed one is a 400 naming its path and rule, never a 5xx.
+    """
     if not isinstance(body, Mapping):
-        raise ApiError("InvalidRequest", "body: must be a JSON object (rule: type)")
+        raise _invalid("body", "must be a JSON object", "type")
     if "events" in body and "type" not in body:
         return _distribution_envelope(body, now)
     return _registry_event(body, now)
@@ -301,6 +391,7 @@ def record(
             tag=push.tag,
             digest=push.digest,
             pushed_at=push.occurred_at,
+            reported_at=push.reported_at,
             operator=push.operator,
             replicas=target.replicas,
             now=now,

@@ -36,7 +36,7 @@ def receive(request: http.Request) -> http.Response:
     from shared import webhook
     from shared.tcr import Deadline, default_adapter
 
-    webhook.authenticate(request.headers, request.body, config)
+    webhook.authenticate(request.headers, request.body, config, query=request.query)
     schemas.validate("query.webhook", request.query, where="query")
     body = request.json()
     deadline = Deadline.from_context(_INVOCATION.get("context"), _INVOCATION.get("started"), default_limit_s=10.0)
