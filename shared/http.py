@@ -129,9 +129,7 @@ def parse_json(body: str) -> Any:
     try:
         data = jsontext.loads(body)
     except jsontext.DuplicateKey as exc:
-        raise ApiError(
-            "InvalidJSON", f"the request body is ambiguous: {exc}; send each key once per object"
-        ) from None
+        raise ApiError("InvalidJSON", f"the request body is ambiguous: {exc}; send each key once per object") from None
     except (ValueError, RecursionError) as exc:
         detail = str(exc) if isinstance(exc, ValueError) else "nesting too deep"
         raise ApiError("InvalidJSON", f"the request body is not valid JSON: {detail[:200]}") from None
