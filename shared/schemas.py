@@ -24,9 +24,9 @@ REGION_REF = r"^([a-z]{2}-[a-z0-9-]{2,40}|[0-9]{1,6})$(?!\n)"
 DIGEST = r"^[a-z0-9]+:[a-fA-F0-9]{32,256}$(?!\n)"
 # A tag as registries accept it; Harbor sends the digest as the tag of an untagged push.
 TAG = r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-fA-F0-9]{32,256})?$(?!\n)"
-# Repository names as the distribution spec defines them (lower case, separators inside), one path
-# component for a namespace, one or more for a repository.
-NAMESPACE = r"^[a-z0-9]+([._-]+[a-z0-9]+)*$(?!\n)"
+# Repository names as the distribution spec defines them (lower case, separators inside, components
+# joined by '/'); a namespace is one component, read leniently (TCR's own rule is not documented).
+NAMESPACE = r"^[a-z0-9][a-z0-9._-]*$(?!\n)"
 REPOSITORY = r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$(?!\n)"
 RECORD_STATUSES = ["pending", "replicated", "late", "failed", "deleted"]
 
