@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared import log, notify, regions, rules, schemas
+from shared import jsontext, log, notify, regions, rules, schemas
 from shared import policy as policy_mod
 from shared import records as rl
 from shared.config import Config
@@ -43,7 +42,9 @@ def parse_options(message: Any, default_sla: int) -> Options:
     if message is None or (isinstance(message, str) and not message.strip()):
         return Options(sla_seconds=default_sla)
     try:
-        data = json.loads(message) if isinstance(message, str) else message
+        data = jsontext.loads(message) if isinstance(message, str) else message
+    except jsontext.DuplicateKey as exc:
+        raise ApiError("InvalidJSON", f"Message: {exc}; send each option once") from None
     except ValueError:
         raise ApiError(
             "InvalidRequest", "Message: must be empty or a JSON object of audit options (rule: type)"

@@ -38,10 +38,10 @@ POLICY = "POLICY"
 DEFAULT_WEBHOOK_TOKEN_HEADER = "X-Webhook-Token"
 DEFAULT_SLA_SECONDS = 900
 
-_REGION_RE = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_HEADER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
-_BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+$")
+_REGION_RE = re.compile(r"[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*")
+_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_HEADER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_BUCKET_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+")
 _URL_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _URL_HOST_RE = re.compile(rf"{_URL_LABEL}(?:\.{_URL_LABEL})*\.?")  # fullmatch: a DNS name or IPv4 address
 MAX_URL_LENGTH = 2048
@@ -152,7 +152,7 @@ def parse_endpoint(variable: str, raw: str) -> Endpoint:
             raise ConfigError(variable, "must be host:port (plain http), e.g. 127.0.0.1:9001")
     text = text.rstrip("/")
     host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not _HOST_RE.match(host):
+    if not sep or not host or not _HOST_RE.fullmatch(host):
         raise ConfigError(variable, f"must be host:port, e.g. 127.0.0.1:9001 (got {raw!r})")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(variable, f"has an invalid port (got {raw!r}); expected host:port with port 1-65535")
@@ -253,7 +253,7 @@ class Config:
     @property
     def region(self) -> str:
         value = _require(self._env, REGION, "SCF sets it to the function's region, e.g. ap-guangzhou")
-        if not _REGION_RE.match(value):
+        if not _REGION_RE.fullmatch(value):
             raise ConfigError(REGION, f"is not a region name like ap-guangzhou (got {value!r})")
         return value
 
@@ -270,7 +270,7 @@ class Config:
     @property
     def log_bucket(self) -> str:
         value = _require(self._env, LOG_BUCKET, "name the COS bucket of the replication log, e.g. tcr-log-1250000000")
-        if not _BUCKET_RE.match(value) or len(value) > 60:
+        if not _BUCKET_RE.fullmatch(value) or len(value) > 60:
             raise ConfigError(LOG_BUCKET, f"must be a COS bucket name <name>-<appid> in lower case (got {value!r})")
         return value
 
@@ -283,7 +283,7 @@ class Config:
                 return self.region
             except ConfigError:
                 raise ConfigError(LOG_BUCKET_REGION, "is not set and TENCENTCLOUD_REGION is not set either") from None
-        if not _REGION_RE.match(value):
+        if not _REGION_RE.fullmatch(value):
             raise ConfigError(LOG_BUCKET_REGION, f"is not a region name like ap-guangzhou (got {value!r})")
         return value
 
@@ -306,7 +306,7 @@ class Config:
     def webhook_auth(self) -> WebhookAuth:
         token = _require(self._env, WEBHOOK_TOKEN, "the TCR trigger must send this secret in a header")
         header = _get(self._env, WEBHOOK_TOKEN_HEADER) or DEFAULT_WEBHOOK_TOKEN_HEADER
-        if not _HEADER_RE.match(header):
+        if not _HEADER_RE.fullmatch(header):
             raise ConfigError(WEBHOOK_TOKEN_HEADER, f"is not a valid HTTP header name (got {header!r})")
         return WebhookAuth(token=token, header=header, hmac_secret=_get(self._env, WEBHOOK_HMAC_SECRET))
 

@@ -28,7 +28,7 @@ RETRYABLE_CODES = frozenset(
 COMPACT_THRESHOLD = 8  # a replica-day with more segments than this is merged into one
 MAX_DELETE_BATCH = 1000
 MAX_LIMIT = 1000
-REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z]+)+(-\d+)?$")
+REGION_RE = re.compile(r"[a-z]{2,}(-[a-z]+)+(-\d+)?")
 TCRLOG_SEEN_MAX = 2000
 
 
@@ -498,7 +498,7 @@ class LogStore:
         days = []
         for p in prefixes:
             name = p[len(prefix) :].rstrip("/")
-            if re.match(r"^\d{4}-\d{2}-\d{2}$", name):
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
                 days.append(name)
         return days
 
@@ -548,7 +548,7 @@ class LogStore:
                 raise ApiError("InvalidRequest", f"cursor: {exc}; start again without a cursor") from exc
 
         # a replica registry id (tcr-...) can look like a region name: only a non-tcr value is a region
-        region_filter = replica if replica and not replica.startswith("tcr-") and REGION_RE.match(replica) else None
+        region_filter = replica if replica and not replica.startswith("tcr-") and REGION_RE.fullmatch(replica) else None
         if region_filter:
             regions = [region_filter]
         else:

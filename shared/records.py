@@ -38,10 +38,10 @@ TCRLOG_ROOT = "tcrlog"
 REPORTS_ROOT = "reports"
 STATE_ROOT = "state"
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_HEX_RE = re.compile(r"^[0-9a-f]{8,64}$")
-_B64_RE = re.compile(r"^[A-Za-z0-9_-]*$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HEX_RE = re.compile(r"[0-9a-f]{8,64}")
+_B64_RE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class LayoutError(ValueError):
@@ -70,10 +70,10 @@ def parse_time(value: Any) -> datetime:
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         # Python 3.10 fromisoformat accepts only 0, 3 or 6 fractional digits and +hh:mm offsets: normalise
-        match = re.match(r"^(.*[T ]\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
+        match = re.fullmatch(r"(.*[T ]\d{2}:\d{2}:\d{2})\.(\d+)(.*)", text)
         if match:
             text = f"{match.group(1)}.{match.group(2)[:6].ljust(6, '0')}{match.group(3)}"
-        text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
+        text = re.sub(r"([+-]\d{2})(\d{2})\Z", r"\1:\2", text)
         try:
             dt = datetime.fromisoformat(text)
         except ValueError as exc:
@@ -108,13 +108,13 @@ def days_between(first: str, last: str) -> list[str]:
 
 
 def _check_name(kind: str, value: str) -> str:
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise LayoutError(f"{kind} {value!r} cannot be part of a log key (letters, digits, '-', '_', '.'; 1-64)")
     return value
 
 
 def _check_day(day: str) -> str:
-    if not isinstance(day, str) or not _DAY_RE.match(day):
+    if not isinstance(day, str) or not _DAY_RE.fullmatch(day):
         raise LayoutError(f"day {day!r} must be yyyy-mm-dd")
     try:
         datetime.strptime(day, "%Y-%m-%d")
@@ -353,7 +353,7 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    if not _B64_RE.match(text):
+    if not _B64_RE.fullmatch(text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -398,7 +398,7 @@ def encode_payload(records: Sequence[Record]) -> str:
 def inbox_key(records: Sequence[Record]) -> str:
     """Deterministic key of one event's inbox object; the same event with the same replicas maps to the same key."""
     first = _event_fields(records)
-    if not _HEX_RE.match(first.eventId):
+    if not _HEX_RE.fullmatch(first.eventId):
         raise LayoutError(f"eventId {first.eventId!r} must be lowercase hex")
     for rec in records:
         _check_name("replicaRegion", rec.replicaRegion)
@@ -425,7 +425,7 @@ def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
     registry_id, day, eid = parts[1], parts[2], parts[3]
     _check_name("registryId", registry_id)
     _check_day(day)
-    if not _HEX_RE.match(eid):
+    if not _HEX_RE.fullmatch(eid):
         raise LayoutError(f"not an inbox key: {key!r}")
     payload = "".join(parts[4:])
     if payload == OVERFLOW_MARK:

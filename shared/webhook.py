@@ -259,7 +259,22 @@ def parse(body: Any, now: datetime) -> tuple[list[Push], str | None]:
         raise _invalid("body", "must be a JSON object", "type")
     if "events" in body and "type" not in body:
         return _distribution_envelope(body, now)
-    return _registry_event(body, now)
+    pushes, ignored = _registry_event(body, now)
+    for push in pushes:
+        _check_names(push)
+    return pushes, ignored
+
+
+def _check_names(push: Push) -> None:
+    """Names read from a resource_url (no schema saw them) must be whole names, like the schema's."""
+    for value, pattern in ((push.namespace, schemas.NAMESPACE), (push.repository, schemas.REPOSITORY)):
+        if value and not re.search(pattern, value):
+            raise ApiError(
+                "InvalidRequest",
+                f"body.event_data.resources[].resource_url: the repository {value[:64]!r} is not a valid name "
+                "(rule: pattern)",
+                details={"field": "body.event_data.resources[].resource_url", "rule": "pattern"},
+            )
 
 
 # -- instance and replicas, cached per warm container ---------------------------------------------------

@@ -112,12 +112,17 @@ def delete_instance(request: http.Request) -> http.Response:
 
 
 def authenticate(request: http.Request) -> None:
-    """Bearer token unless API_AUTH=cam (the Function URL then checks CAM); never off silently."""
+    """Bearer token unless API_AUTH=cam (the Function URL then checks CAM); never off silently.
+
+    Decided before routing and validation: a caller without the token learns nothing about the routes,
+    the input rules or the configuration (a missing API_TOKEN is a 503 that does not name it).
+    """
     if (request.method, request.path) in PUBLIC:
         return
     auth = Config().api_auth
     if auth.bearer and not http.bearer_matches(request.header("authorization"), auth.token or ""):
         raise ApiError("Unauthorized", "missing or wrong bearer token: send 'Authorization: Bearer <API_TOKEN>'")
+    request.authenticated = True
 
 
 def main_handler(event: Any, context: Any) -> dict:
