@@ -11,6 +11,10 @@ from shared.config import Config
 router = http.Router()
 # Several attempts must fit in the function's 10 s: no single TCR or COS call may take them all.
 WEBHOOK_ATTEMPT_TIMEOUT_S = 3
+# The TCR part (instance, replica list) gets this long from arrival, each attempt at most TCR_ATTEMPT_TIMEOUT_S,
+# so that a push is stored (unexpanded when TCR cannot answer) and answered within 3 s of arrival.
+TCR_BUDGET_S = 1.2
+TCR_ATTEMPT_TIMEOUT_S = 1.0
 _STORE: Any = None
 _INVOCATION: dict[str, Any] = {}
 
@@ -40,9 +44,10 @@ def receive(request: http.Request) -> http.Response:
     schemas.validate("query.webhook", request.query, where="query")
     body = request.json()
     deadline = Deadline.from_context(_INVOCATION.get("context"), _INVOCATION.get("started"), default_limit_s=10.0)
+    started = _INVOCATION.get("started") or time.monotonic()
     tcr = default_adapter()
-    tcr.timeout_s = WEBHOOK_ATTEMPT_TIMEOUT_S
-    tcr.set_deadline(deadline)
+    tcr.timeout_s = TCR_ATTEMPT_TIMEOUT_S
+    tcr.set_deadline(deadline.within(max(0.0, started + TCR_BUDGET_S - time.monotonic())))
     store = _store()
     store.deadline = deadline.expires_at
     result = webhook.record(body, registry_id=request.query.get("registryId"), tcr=tcr, store=store, config=config)
