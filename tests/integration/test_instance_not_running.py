@@ -28,6 +28,11 @@ def test_deploying_primary_is_refused_before_tcr_is_asked(localcloud, cloud_env)
     assert status == 409, body
     assert body["error"]["code"] == "InstanceNotRunning"
     assert localcloud.stats()["tcr"].get("CreateReplicationInstance", 0) == asked_before
+    # TCR does not describe it either (the SDK lists the code for DescribeInstances/DescribeReplicationInstances)
+    status, body = call(
+        "GET", f"{cloud_env['REPLICAS_URL']}/instances/{primary}/replicas", token=cloud_env["API_TOKEN"]
+    )
+    assert (status, body["error"]["code"]) == (409, "InstanceNotRunning"), body
 
     # Running again (unpinned): the same request is accepted, so the refusal was about the status.
     status, body = call(

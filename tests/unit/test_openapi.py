@@ -25,7 +25,8 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 DESIGN_CODES: dict[tuple[str, str], set[str]] = {
     ("GET", "/regions"): {"Unauthorized", "InvalidRequest", "UnknownRegion"},
     ("GET", "/instances/{registryId}/replicas"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "Throttled", "UpstreamError", "Unavailable",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "InstanceNotRunning", "Throttled", "UpstreamError",
+        "Unavailable",
     },
     ("POST", "/instances/{registryId}/replicas"): {
         "Unauthorized", "InvalidJSON", "InvalidRequest", "InstanceNotFound", "ReplicaExists", "InstanceNotRunning",
@@ -37,8 +38,8 @@ DESIGN_CODES: dict[tuple[str, str], set[str]] = {
         "Unavailable",
     },
     ("GET", "/instances/{registryId}/replicas/{replicaRegistryId}/sync-status"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "Throttled", "UpstreamError",
-        "Unavailable",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "InstanceNotRunning", "Throttled",
+        "UpstreamError", "Unavailable",
     },
     ("GET", "/instances/{registryId}/replication-logs"): {"Unauthorized", "InvalidRequest", "Unavailable"},
     ("DELETE", "/instances/{registryId}"): {
