@@ -548,14 +548,15 @@ def _place_host_events(store: Any, listed: list[dict[str, Any]], complete: bool)
     dropped: list[str] = []
     for item in items:
         event = item.event
-        inst = by_host.get(event.host.lower()) if event is not None else None
-        if event is None or inst is None:
-            if not complete and event is not None:
-                counts["waiting"] += 1
-                continue
+        if event is None:
+            continue
+        inst = by_host.get(event.host.lower())
+        if inst is None and not complete:
+            counts["waiting"] += 1
+        elif inst is None:
             dropped.append(item.key)
             counts["unresolvable"] += 1
-            log.event("audit.unresolvable-push", level="warning", host=event.host if event else "", key=item.key)
+            log.event("audit.unresolvable-push", level="warning", host=event.host, key=item.key)
         elif str(inst.get("registryType")).lower() != "premium":
             dropped.append(item.key)
             counts["nothingOwed"] += 1
