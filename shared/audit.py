@@ -4,6 +4,9 @@ Idempotent, because SCF retries timer invocations: the run id derives from the t
 keys are deterministic, notification ids are stable, and what was already announced (late
 records, partly replicated events) is kept in a small per-instance state object. Pending
 records come from list pages only; resolved ones leave the inbox in batches.
+
+Pushes the webhook stored unexpanded (TCR could not list the replicas) are expanded first, with
+the replica list of this run: a replica created after the push is not owed the image.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared import jsontext, log, notify, regions, rules, schemas
 from shared import policy as policy_mod
@@ -258,7 +262,8 @@ class Auditor:
         registry_id = str(inst["registryId"])
         primary = regions.find(str(inst.get("region") or ""))
         views = self._replicas(inst)
-        pages = self.store.inbox_pages(registry_id)
+        expansion = {"expanded": 0, "records": 0, "nothingOwed": 0, "duplicates": 0}
+        pages = (self._expand(inst, views, items, expansion) for items in self.store.inbox_pages(registry_id))
         first = next(pages, [])
         # inbox keys sort by day: the first page holds the oldest push, which bounds TCR log paging
         oldest = min((rl.parse_time(r.pushedAt) for item in first for r in item.records), default=None)
@@ -291,6 +296,7 @@ class Auditor:
                 }
                 for v in views
             ],
+            "unexpandedEvents": expansion,
             "pendingBefore": len(run.seen),
             "resolved": {"replicated": run.counts["replicated"], "failed": run.counts["failed"]},
             "alreadyResolved": run.counts["settled"],
@@ -304,6 +310,41 @@ class Auditor:
             "notifications": {"kinds": _count(n.kind for n in run.notes), **notify.summarize(deliveries)},
         }
         return InstanceAudit(registry_id, report, run.notes)
+
+    def _expand(
+        self, inst: Mapping[str, Any], views: list[ReplicaView], items: list[Any], counts: dict[str, int]
+    ) -> list[Any]:
+        """Expand the unexpanded pushes of one inbox page into per-replica records (written before the page is
+        resolved); an event already expanded, or owed to no replica, just leaves the inbox."""
+        if not any(item.event is not None for item in items):
+            return items
+        known = {r.eventId for item in items if item.event is None for r in item.records}
+        expansions: list[tuple[str, list[rl.Record]]] = []
+        dropped: list[str] = []
+        for item in items:
+            event = item.event
+            if event is None:
+                continue
+            if event.eventId in known:  # redelivered once TCR answered again: the expanded form stands
+                dropped.append(item.key)
+                counts["duplicates"] += 1
+                continue
+            owed = [(v.replica_id, v.region) for v in views if _owed(v, event.pushedAt)]
+            if not owed:
+                dropped.append(item.key)
+                counts["nothingOwed"] += 1
+                log.event("audit.nothing-owed", registryId=event.registryId, eventId=event.eventId)
+                continue
+            status = "deleted" if event.eventType == "deleteImage" else "pending"
+            recs = event.records(
+                primary_region=str(inst.get("region") or ""), replicas=owed, now=self.now, status=status
+            )
+            expansions.append((item.key, recs))
+            known.add(event.eventId)
+            counts["expanded"] += 1
+            counts["records"] += len(recs)
+        added = self.store.expand_events(expansions, dropped)
+        return [item for item in items if item.event is None] + added
 
     def _save_state(self, run: _Run) -> None:
         state = {
@@ -477,6 +518,65 @@ class _Run:
     complete: bool = True
 
 
+def _owed(view: ReplicaView, pushed_at: str) -> bool:
+    """A replica created after the push does not get the image (TCR replicates what is pushed from then on)."""
+    created = _parse(view.created_at)
+    return created is None or created <= rl.parse_time(pushed_at)
+
+
+def _domain_host(domain: Any) -> str:
+    text = str(domain or "").strip()
+    try:
+        return (urlsplit(text if "://" in text else "//" + text).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _list_instances(tcr: Any, ids: list[str] | None) -> list[dict[str, Any]]:
+    """The named instances, or every instance. TCR refuses to name an instance that is not Running
+    (ErrorInstanceNotRunning): then they are picked out of the whole listing."""
+    if not ids:
+        return list(tcr.describe_instances())
+    try:
+        return list(tcr.describe_instances(ids))
+    except ApiError as exc:
+        if exc.code != "InstanceNotRunning":
+            raise
+        return [i for i in tcr.describe_instances() if i.get("registryId") in ids]
+
+
+def _place_host_events(store: Any, listed: list[dict[str, Any]], complete: bool) -> dict[str, int]:
+    """Pushes kept under their host (TCR was down and the instance unknown): move each into its instance's
+    inbox, still unexpanded. A host of no instance leaves when `listed` is every instance (the webhook would
+    have ignored it), and a host of a non-premium instance too (no replicas): both are counted and logged."""
+    counts = {"moved": 0, "nothingOwed": 0, "unresolvable": 0, "waiting": 0}
+    items = store.list_host_events()
+    if not items:
+        return counts
+    by_host = {_domain_host(i.get("publicDomain")): i for i in listed if i.get("publicDomain")}
+    moves: list[tuple[str, rl.PushEvent]] = []
+    dropped: list[str] = []
+    for item in items:
+        event = item.event
+        if event is None:
+            continue
+        inst = by_host.get(event.host.lower())
+        if inst is None and not complete:
+            counts["waiting"] += 1
+        elif inst is None:
+            dropped.append(item.key)
+            counts["unresolvable"] += 1
+            log.event("audit.unresolvable-push", level="warning", host=event.host, key=item.key)
+        elif str(inst.get("registryType")).lower() != "premium":
+            dropped.append(item.key)
+            counts["nothingOwed"] += 1
+        else:
+            moves.append((item.key, event.for_registry(str(inst["registryId"]))))
+            counts["moved"] += 1
+    store.relocate_host_events(moves, dropped)
+    return counts
+
+
 def _image_args(r: rl.Record) -> tuple[str, str, str, str, str, str, str]:
     """The leading arguments of the per-image notifications."""
     return (
@@ -516,11 +616,12 @@ def run(
     options = parse_options(event.get("Message"), config.sla_seconds)
     run_id = run_id_of(event, now)
     auditor = Auditor(tcr, store, config, now=now, deadline=deadline)
+    listed = _list_instances(tcr, options.instances)
     if options.instances:
-        instances = tcr.describe_instances(options.instances)
+        instances = listed
         missing = sorted(set(options.instances) - {i["registryId"] for i in instances})
     else:
-        instances = [i for i in tcr.describe_instances() if str(i.get("registryType")).lower() == "premium"]
+        instances = [i for i in listed if str(i.get("registryType")).lower() == "premium"]
         missing = []
     summary: dict[str, Any] = {
         "runId": run_id,
@@ -530,6 +631,12 @@ def run(
         "errors": [],
         "complete": True,
     }
+    try:
+        summary["hostEvents"] = _place_host_events(store, listed, complete=not options.instances)
+    except ApiError as exc:
+        log.event("audit.host-events-failed", level="error", code=exc.code)
+        summary["errors"].append({"registryId": "", "code": exc.code, "message": exc.message})
+        summary["complete"] = False
     if notifier.problem:  # NOTIFY_URL or NOTIFY_SECRET is invalid: audit anyway, notices wait in the outbox
         error = notifier.config_error
         summary["errors"].append({"code": error.code, "variable": error.variable, "message": error.message})
@@ -570,6 +677,7 @@ def run(
 
 def _headline(report: Mapping[str, Any]) -> dict[str, Any]:
     return {
+        "unexpandedEvents": report["unexpandedEvents"],
         "pendingBefore": report["pendingBefore"],
         "resolved": report["resolved"],
         "stillPending": report["stillPending"],

@@ -433,6 +433,11 @@ class TcrAdapter:
         """Bound every later call's retries by this invocation's deadline."""
         self.deadline = deadline
 
+    def warm(self, region: str | None = None) -> None:
+        """Import the SDK and build the client now (a cold container's first call pays for it), so that a
+        deadline set next bounds the remote calls only."""
+        self._client(self._region(region))
+
     def _client(self, region: str) -> Any:
         endpoint = self.config.tcr_endpoint
         key = (endpoint.netloc if endpoint else None, region, self.timeout_s)

@@ -4,6 +4,11 @@ Accepts TCR trigger payloads (`pushImage`), Harbor 2 (`PUSH_ARTIFACT`) and distr
 notification envelopes. Each pushed digest becomes ONE COS object holding a pending record per
 replica, written before the 202 (one remote call per push). The instance and its replicas are
 cached per warm container, so the TCR API is asked at most once per cache period.
+
+TCR may not redeliver a push answered with a 5xx, so TCR never decides whether a push is kept: when
+the replicas cannot be read (throttled, 5xx, instance not Running, timeout), the push is stored
+unexpanded (one object, under its instance, or under its host when the instance is not known
+either) and answered 202 `"expanded": false`; the audit expands it later.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit
 
 from shared import log, schemas
 from shared.config import Config
 from shared.errors import ApiError, ConfigError
+
+T = TypeVar("T")
 
 PUSH_TYPES = {"pushImage", "PUSH_ARTIFACT"}
 DELETE_TYPES = {"deleteImage", "DELETE_ARTIFACT"}
@@ -30,6 +37,9 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.index.",
 )
 DEFAULT_CACHE_SECONDS = 60
+# After TCR failed, this container stores pushes unexpanded without asking TCR again for a moment
+# (capped by the cache period): a TCR outage costs neither a second per push nor a retry storm.
+FAILURE_PAUSE_SECONDS = 2.0
 SIGNATURE_HEADER = "x-signature"
 TIMESTAMP_HEADER = "x-timestamp"
 SIGNATURE_WINDOW_S = 300
@@ -288,7 +298,11 @@ class Target(NamedTuple):
 
 
 class ReplicaCache:
-    """Instance → replicas, and domain → instance, kept for `ttl` seconds in this warm container."""
+    """Instance → replicas, and domain → instance, kept for `ttl` seconds in this warm container.
+
+    A TCR failure is remembered for a moment too (`FAILURE_PAUSE_SECONDS`, at most `ttl`): meanwhile the
+    same question fails at once, without a remote call.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -296,12 +310,28 @@ class ReplicaCache:
         self._targets: dict[str, Target] = {}
         self._domains: dict[str, tuple[str | None, float]] = {}
         self._instances: dict[str, tuple[dict[str, Any], float]] = {}  # learnt while resolving a domain
+        self._failures: dict[str, tuple[ApiError, float]] = {}
 
     def clear(self) -> None:
         with self._lock:
             self._targets.clear()
             self._domains.clear()
             self._instances.clear()
+            self._failures.clear()
+
+    def _ask(self, key: str, ttl: float, question: Callable[[], T]) -> T:
+        now = self._clock()
+        with self._lock:
+            failed = self._failures.get(key)
+        if failed and failed[1] > now:
+            raise ApiError(failed[0].code, f"{failed[0].message} (a moment ago; not asked again yet)")
+        try:
+            return question()
+        except ApiError as exc:
+            if exc.code != "InstanceNotFound":  # a definite answer, not a failure
+                with self._lock:
+                    self._failures[key] = (exc, self._clock() + min(ttl, FAILURE_PAUSE_SECONDS))
+            raise
 
     def registry_for_domain(self, host: str, tcr: Any, ttl: float) -> str | None:
         now = self._clock()
@@ -309,7 +339,7 @@ class ReplicaCache:
             hit = self._domains.get(host)
         if hit and hit[1] > now:
             return hit[0]
-        inst = tcr.find_instance_by_domain(host)
+        inst = self._ask("domains", ttl, lambda: tcr.find_instance_by_domain(host))
         registry_id = inst.get("registryId") if inst else None
         with self._lock:
             self._domains[host] = (registry_id, now + ttl)
@@ -325,8 +355,12 @@ class ReplicaCache:
             return hit
         with self._lock:
             known = self._instances.pop(registry_id, None)
-        inst = known[0] if known and known[1] > now else tcr.get_instance(registry_id)
-        reps = tcr.list_replicas(registry_id, region=inst.get("region"))
+
+        def ask() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            inst = known[0] if known and known[1] > now else tcr.get_instance(registry_id)
+            return inst, tcr.list_replicas(registry_id, region=inst.get("region"))
+
+        inst, reps = self._ask(f"instance:{registry_id}", ttl, ask)
         target = Target(
             registry_id,
             str(inst.get("region") or ""),
@@ -363,7 +397,11 @@ def record(
     now: datetime | None = None,
     cache: ReplicaCache = CACHE,
 ) -> dict[str, Any]:
-    """Write the pending (or delete) records of one notification; the reply body of the 202."""
+    """Write the pending (or delete) records of one notification; the reply body of the 202.
+
+    The TCR part (instance by domain, replica list) may fail in any way: the pushes are then stored
+    unexpanded, from the payload alone. Only a failed COS write escapes (a 5xx, so the sender retries).
+    """
     from shared import records as rl
 
     now = now or datetime.now(timezone.utc)
@@ -372,28 +410,34 @@ def record(
         return {"accepted": False, "ignored": ignored}
     ttl = cache_seconds(config)
     registry = registry_id
-    if registry is None:
-        hosts = {p.host for p in pushes if p.host}
-        for host in sorted(hosts):
-            registry = cache.registry_for_domain(host, tcr, ttl)
-            if registry:
-                break
-    if registry is None:
-        log.event("webhook.unresolved", level="warning", hosts=sorted({p.host for p in pushes}))
-        return {
-            "accepted": False,
-            "ignored": "the instance could not be identified from the resource URL; add ?registryId=<id> to the "
-            "trigger address",
-        }
     try:
+        if registry is None:
+            for host in sorted({p.host for p in pushes if p.host}):
+                registry = cache.registry_for_domain(host, tcr, ttl)
+                if registry:
+                    break
+        if registry is None:
+            log.event("webhook.unresolved", level="warning", hosts=sorted({p.host for p in pushes}))
+            return {
+                "accepted": False,
+                "ignored": "the instance could not be identified from the resource URL; add ?registryId=<id> to the "
+                "trigger address",
+            }
         target = cache.target(registry, tcr, ttl)
     except ApiError as exc:
-        if exc.code != "InstanceNotFound":
-            raise
-        log.event("webhook.unknown-instance", level="warning", registryId=registry)
-        return {"accepted": False, "ignored": f"instance {registry} was not found in this account"}
+        if exc.code == "InstanceNotFound":
+            log.event("webhook.unknown-instance", level="warning", registryId=registry)
+            return {"accepted": False, "ignored": f"instance {registry} was not found in this account"}
+        return _store_unexpanded(pushes, registry, store, now, exc)
     if not target.replicas:
-        return {"accepted": True, "registryId": registry, "records": 0, "eventIds": [], "note": "no replicas to track"}
+        return {
+            "accepted": True,
+            "expanded": True,
+            "registryId": registry,
+            "records": 0,
+            "eventIds": [],
+            "note": "no replicas to track",
+        }
     event_ids: list[str] = []
     written = 0
     for push in pushes:
@@ -419,4 +463,59 @@ def record(
             store.put_event(recs)
         written += len(recs)
         event_ids.append(recs[0].eventId)
-    return {"accepted": True, "registryId": registry, "records": written, "eventIds": event_ids}
+    return {"accepted": True, "expanded": True, "registryId": registry, "records": written, "eventIds": event_ids}
+
+
+def _event(push: Push, registry_id: str | None, received: datetime | None = None) -> Any:
+    """The push as an event of its instance (or of its host while the instance is unknown)."""
+    from shared import records as rl
+
+    return rl.push_event(
+        registry_id=registry_id or "",
+        host=push.host,
+        namespace=push.namespace,
+        repository=push.repository,
+        tag=push.tag,
+        digest=push.digest,
+        pushed_at=push.occurred_at,
+        operator=push.operator,
+        event_type=push.event_type,
+        received_at=received,
+        reported_at=push.reported_at,
+    )
+
+
+def _store_unexpanded(
+    pushes: list[Push], registry_id: str | None, store: Any, now: datetime, cause: ApiError
+) -> dict[str, Any]:
+    """TCR could not tell the replicas: keep every push as it came (one object each) for the audit to expand.
+
+    Without an instance, a push is kept under its host (a push of the notification that names none takes the
+    host of one that does), and the audit resolves the host with DescribeInstances.
+    """
+    fallback_host = next((p.host for p in pushes if p.host), "")
+    events = [_event(p if p.host else p._replace(host=fallback_host), registry_id, now) for p in pushes]
+    for event in events:
+        store.put_unexpanded(event)
+    log.event(
+        "webhook.unexpanded",
+        level="warning",
+        registryId=registry_id,
+        hosts=sorted({e.host for e in events}) if not registry_id else None,
+        events=len(events),
+        code=cause.code,
+        detail=cause.message[:300],
+    )
+    answer: dict[str, Any] = {
+        "accepted": True,
+        "expanded": False,
+        "registryId": registry_id,
+        "records": 0,
+        "events": len(events),
+        "reason": f"TCR could not be read ({cause.code}); the push is kept and the audit tracks it per replica",
+    }
+    if registry_id:
+        answer["eventIds"] = [e.eventId for e in events]
+    else:
+        answer["hosts"] = sorted({e.host for e in events})
+    return answer

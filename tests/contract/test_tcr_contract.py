@@ -192,9 +192,10 @@ def sdk_error(fn: Callable[[], Any]) -> str:
 
 
 def instance_status(client: tcr_client.TcrClient, registry_id: str) -> str:
+    """From the region's listing: naming a not-Running instance in `Registryids` is refused."""
     req = models.DescribeInstancesRequest()
-    req.Registryids = [registry_id]
-    return client.DescribeInstances(req).Registries[0].Status
+    req.Limit = 100
+    return next(r.Status for r in client.DescribeInstances(req).Registries if r.RegistryId == registry_id)
 
 
 def create_instance(client: tcr_client.TcrClient, name: str, rtype: str = "premium", *, wait: bool = True) -> str:
@@ -507,10 +508,16 @@ def test_new_instance_deploys_first_and_refuses_replicas_until_running(clock: Cl
     assert sdk_error(lambda: create_replica(client, rid, ReplicationRegionName="ap-shanghai")) == (
         "ResourceInsufficient.ErrorInstanceNotRunning"
     )
-    assert describe_replicas(client, rid).TotalCount == 0
+    # the SDK lists the same code for DescribeInstances (naming it) and DescribeReplicationInstances
+    named = models.DescribeInstancesRequest()
+    named.Registryids = [rid]
+    assert sdk_error(lambda: client.DescribeInstances(named)) == "ResourceInsufficient.ErrorInstanceNotRunning"
+    assert sdk_error(lambda: describe_replicas(client, rid)) == "ResourceInsufficient.ErrorInstanceNotRunning"
 
     clock.offset += READY_S + 0.1
     assert instance_status(client, rid) == "Running"
+    assert [r.Status for r in client.DescribeInstances(named).Registries] == ["Running"]
+    assert describe_replicas(client, rid).TotalCount == 0
     rep = create_replica(client, rid, ReplicationRegionName="ap-shanghai")
     assert [r.ReplicationRegistryId for r in describe_replicas(client, rid).ReplicationRegistries] == [rep]
 
@@ -530,10 +537,11 @@ def test_pinned_status_shows_and_refuses_replicas(clock: Clock, clocked_cloud: C
     assert sdk_error(lambda: create_replica(client, rid, ReplicationRegionId=8)) == (
         "ResourceInsufficient.ErrorInstanceNotRunning"
     )
-    assert describe_replicas(client, rid).TotalCount == 0
+    assert sdk_error(lambda: describe_replicas(client, rid)) == "ResourceInsufficient.ErrorInstanceNotRunning"
 
     clocked_cloud.svc.admin_instance_status({"registryId": rid, "status": None})  # unpinned: lifecycle again
     assert instance_status(client, rid) == "Running"
+    assert describe_replicas(client, rid).TotalCount == 0
     assert create_replica(client, rid, ReplicationRegionId=8).startswith(f"{rid}-8-")
 
 

@@ -25,7 +25,8 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 DESIGN_CODES: dict[tuple[str, str], set[str]] = {
     ("GET", "/regions"): {"Unauthorized", "InvalidRequest", "UnknownRegion"},
     ("GET", "/instances/{registryId}/replicas"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "TcrRefused", "Throttled", "UpstreamError",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "InstanceNotRunning", "TcrRefused", "Throttled",
+        "UpstreamError",
         "Unavailable",
     },
     ("POST", "/instances/{registryId}/replicas"): {
@@ -38,7 +39,8 @@ DESIGN_CODES: dict[tuple[str, str], set[str]] = {
         "UpstreamError", "Unavailable",
     },
     ("GET", "/instances/{registryId}/replicas/{replicaRegistryId}/sync-status"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "TcrRefused", "Throttled",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "InstanceNotRunning", "TcrRefused",
+        "Throttled",
         "UpstreamError", "Unavailable",
     },
     ("GET", "/instances/{registryId}/replication-logs"): {"Unauthorized", "InvalidRequest", "Unavailable"},
