@@ -154,7 +154,11 @@ def all_synced(tcr: Any, registry_id: str) -> bool:
     for rep in tcr_replicas(tcr, registry_id):
         out = tcr.call_json(
             "DescribeReplicationInstanceSyncStatus",
-            {"RegistryId": registry_id, "ReplicationRegistryId": rep["ReplicationRegistryId"], "ShowReplicationLog": True},
+            {
+                "RegistryId": registry_id,
+                "ReplicationRegistryId": rep["ReplicationRegistryId"],
+                "ShowReplicationLog": True,
+            },
         )["Response"]
         log = out.get("ReplicationLog")
         newest = log[0] if isinstance(log, list) and log else log
