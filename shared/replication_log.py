@@ -24,7 +24,7 @@ from typing import Any
 from shared import records as rl
 
 PAGE = 20  # TCR's largest log page
-ORDER_MARGIN = timedelta(seconds=60)  # the log is newest first by start time, give or take this
+ORDER_MARGIN = timedelta(seconds=10)  # the log is newest first by start time, give or take this
 YOUNG_MARGIN = timedelta(seconds=60)  # COS LastModified and the function's clock may disagree this much
 EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 LATEST = datetime.max.replace(tzinfo=timezone.utc)
