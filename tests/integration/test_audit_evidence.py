@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -192,7 +192,7 @@ def test_a_push_tcr_never_received_stays_pending_with_a_hint(cloud, env, tcr, re
     wait_for(lambda: len(records(env, registry_id)) == 4)
     wait_for(lambda: all_synced(tcr, registry_id))
 
-    summary = timer(cloud, registry_id)
+    report = report_of(env, timer(cloud, registry_id))  # read now: a run in the same second reuses its key
     timer(cloud, registry_id)  # a second run changes nothing
     by_digest: dict[str, list[dict[str, Any]]] = {}
     for r in records(env, registry_id):
@@ -204,7 +204,6 @@ def test_a_push_tcr_never_received_stays_pending_with_a_hint(cloud, env, tcr, re
         assert r["replicatedAt"] is None and r["lagSeconds"] is None
         assert r["hint"].startswith("replica synced at ") and r["hint"].endswith(HINT_TAIL), r
     assert all("hint" not in r for r in by_digest[real])
-    report = report_of(env, summary)
     assert report["resolved"] == {"replicated": 2, "failed": 0}
     assert report["stillPending"] == 2 and report["unconfirmed"] == 2
     assert all(rep["logReadComplete"] for rep in report["replicas"]), report["replicas"]
@@ -220,3 +219,104 @@ def test_a_push_tcr_never_received_stays_pending_with_a_hint(cloud, env, tcr, re
     assert late_report["late"] == 2 and late_report["unconfirmed"] == 2
     assert [r["status"] for r in records(env, registry_id) if r["digest"] == ghost] == ["pending", "pending"]
     assert [n["digest"] for n in receiver.of("replicated", registry_id)] == [real]
+
+
+def seed_pushes(cloud, store, registry_id: str, namespace: str, count: int) -> list[str]:
+    """`count` real pushes (one TCR log entry per replica each) and their pending records as the webhook writes them."""
+    replicas = [
+        (r["ReplicationRegistryId"], r["ReplicationRegionName"])
+        for r in tcr_replicas(tcr_client(cloud.env()), registry_id)
+    ]
+    digests = []
+    for i in range(count):
+        pushed = datetime.now(timezone.utc).replace(microsecond=0)
+        digest = push(cloud, registry_id, namespace, f"svc{i % 3}", f"1.{i}")
+        store.put_event(
+            rl.event_records(
+                registry_id=registry_id,
+                primary_region="ap-guangzhou",
+                namespace=namespace,
+                repository=f"svc{i % 3}",
+                tag=f"1.{i}",
+                digest=digest,
+                pushed_at=pushed,
+                operator="1",
+                replicas=replicas,
+                now=pushed,
+            )
+        )
+        digests.append(digest)
+    return digests
+
+
+def direct_audit(env: dict[str, str], store: LogStore, registry_id: str, budget: int, run: int) -> dict[str, Any]:
+    """One audit run in this process (so that the run's own settings apply), against localcloud."""
+    config = Config({**env, "AUDIT_TCR_CALL_BUDGET": str(budget)})
+    event = {
+        "Type": "Timer",
+        "TriggerName": "t",
+        "Time": f"2026-12-01T00:00:{run:02d}Z",
+        "Message": json.dumps({"instances": [registry_id], "notify": False}),
+    }
+    summary = audit.run(
+        event,
+        tcr=TcrAdapter(config),
+        store=store,
+        notifier=notify.Notifier(None, None),
+        config=config,
+        deadline=Deadline.never(),
+    )
+    return cos_json(env, summary["instances"][0]["report"])
+
+
+# array: pages of 20, 20 and 5 entries; object: one entry per page and an empty page at the end. Both: localcloud
+# numbers pages from 1 (page 0 is page 1), and one call finds that out.
+@pytest.mark.parametrize(("shape", "count", "expected_calls"), [("array", 45, 3 + 1), ("object", 6, 6 + 1 + 1)])
+def test_the_log_is_read_across_pages_back_to_the_oldest_push(
+    cloud, env, tcr, monkeypatch, shape, count, expected_calls
+):
+    monkeypatch.setenv("LOCALCLOUD_REPLICATION_LOG_SHAPE", shape)
+    namespace = f"paged{shape}"
+    registry_id = instance(env, tcr, namespace)
+    store = LogStore.from_env(env)
+    digests = seed_pushes(cloud, store, registry_id, namespace, count)
+    wait_for(lambda: all_synced(tcr, registry_id))
+    before = sync_calls(cloud)
+    report = direct_audit(env, store, registry_id, budget=100, run=1)
+    calls = sync_calls(cloud) - before
+    assert report["resolved"] == {"replicated": count, "failed": 0} and report["stillPending"] == 0
+    (rep,) = report["replicas"]
+    assert rep["logReadComplete"] and rep["logCalls"] == calls
+    assert calls == expected_calls
+    assert {r["digest"] for r in records(env, registry_id) if r["status"] == "replicated"} == set(digests)
+
+
+@pytest.mark.parametrize(("shape", "count", "budget"), [("array", 70, 3), ("object", 6, 4)])
+def test_what_the_budget_leaves_unread_is_read_next_run(cloud, env, tcr, monkeypatch, shape, count, budget):
+    monkeypatch.setenv("LOCALCLOUD_REPLICATION_LOG_SHAPE", shape)
+    namespace = f"budget{shape}"
+    registry_id = instance(env, tcr, namespace)
+    store = LogStore.from_env(env)
+    digests = seed_pushes(cloud, store, registry_id, namespace, count)
+    wait_for(lambda: all_synced(tcr, registry_id))
+    per_page = 20 if shape == "array" else 1
+    before = sync_calls(cloud)
+    first = direct_audit(env, store, registry_id, budget=budget, run=1)
+    assert sync_calls(cloud) - before == budget
+    read_first = (budget - 1) * per_page  # page 0, the page-numbering probe, then budget - 2 more pages
+    assert first["resolved"]["replicated"] == read_first and first["stillPending"] == count - read_first
+    assert first["logReadComplete"] is False and first["replicas"][0]["logReadComplete"] is False
+    assert first["unconfirmed"] == 0, "an unread part of the log proves nothing either way"
+    assert cos_json(env, f"state/{registry_id}/audit.json")["logCursors"], "where to go on is kept"
+    newest_first = digests[::-1]
+    pending = {r["digest"] for r in records(env, registry_id) if r["status"] == "pending"}
+    assert pending == set(newest_first[read_first:]), "the newest pushes are read first"
+
+    reports = [first]
+    while reports[-1]["stillPending"]:
+        reports.append(direct_audit(env, store, registry_id, budget=budget, run=len(reports) + 1))
+        assert reports[-1]["resolved"]["replicated"] > 0, "every run makes progress"
+        assert reports[-1]["replicas"][0]["logCalls"] <= budget
+    assert sum(r["resolved"]["replicated"] for r in reports) == count
+    final = records(env, registry_id)
+    assert len(final) == count and {r["digest"] for r in final if r["status"] == "replicated"} == set(digests)
