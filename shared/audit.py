@@ -108,19 +108,15 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
     log = replica.log
     named = False
     failure = ""
-    by_start = sorted(range(len(log.entries)), key=lambda i: _parse(log.entries[i].get("startTime")) or tlog.LATEST)
-    for i in by_start:
-        entry = log.entries[i]
-        if not tlog.names_image(entry, record):
-            continue
-        started = _parse(entry.get("startTime"))
-        if started is None or started + CLOCK_SKEW < pushed:
+    for mention in log.mentions(record):
+        if mention.started + CLOCK_SKEW < pushed:
             continue
         named = True
+        entry = mention.entry
         state = str(entry.get("status") or "").lower()
         if state in SUCCEEDED:  # a later success outweighs an earlier failure
-            return Decision("replicated", _parse(entry.get("endTime")) or started, "TCR replication log")
-        if state in FAILED and not failure and log.judged_on(i, record):
+            return Decision("replicated", _parse(entry.get("endTime")) or mention.started, "TCR replication log")
+        if state in FAILED and not failure and log.judged_on(mention.index, record):
             failure = f"TCR replication log reports {entry.get('status')} for {entry.get('source')}"
     if failure:
         return Decision("failed", None, failure)

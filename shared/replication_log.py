@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared import records as rl
 
@@ -62,14 +62,18 @@ def image_ref(text: str) -> tuple[str, set[str], str]:
     return name, ({tag} if tag else set()), digest
 
 
-def names_image(entry: Mapping[str, Any], record: rl.Record) -> bool:
-    """The entry is about this record's image: repository, and the tag / digest where the entry carries one."""
-    name, tags, digest = image_ref(str(entry.get("source") or entry.get("destination") or ""))
-    if name != f"{record.namespace}/{record.repository}":
-        return False
-    if tags and record.tag not in tags:
-        return False
-    return not (digest and record.digest and digest != record.digest)
+class Mention(NamedTuple):
+    started: datetime
+    index: int  # in LogRead.entries
+    entry: dict[str, Any]
+    tags: frozenset[str]
+    digest: str
+
+    def names(self, record: rl.Record) -> bool:
+        """About this record's image: the tag and the digest where the entry carries them."""
+        if self.tags and record.tag not in self.tags:
+            return False
+        return not (self.digest and record.digest and self.digest != record.digest)
 
 
 @dataclass
@@ -86,6 +90,22 @@ class LogRead:
     cursor: dict[str, Any] | None = None  # where the next run goes on (None: from the newest entry)
     status: str | None = None
     last_sync: datetime | None = None
+    _by_name: dict[str, list[Mention]] | None = field(default=None, repr=False, compare=False)
+
+    def mentions(self, record: rl.Record) -> list[Mention]:
+        """The entries naming this record's image, oldest start first (the log is indexed once per run)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for i, entry in enumerate(self.entries):
+                started = parse(entry.get("startTime"))
+                if started is None:
+                    continue
+                name, tags, digest = image_ref(str(entry.get("source") or entry.get("destination") or ""))
+                self._by_name.setdefault(name, []).append(Mention(started, i, entry, frozenset(tags), digest))
+            for found in self._by_name.values():
+                found.sort(key=lambda m: (m.started, m.index))
+        found = self._by_name.get(f"{record.namespace}/{record.repository}", [])
+        return [m for m in found if m.names(record)]
 
     def is_old(self, record: rl.Record) -> bool:
         """The record existed when the entries skipped by this run were read (so they were judged for it)."""
