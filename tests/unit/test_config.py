@@ -217,3 +217,18 @@ def test_no_secret_in_error_messages() -> None:
         for text in (err.message, str(err), repr(err)):
             assert SKEY not in text
             assert "pw-secret-xyz" not in text
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", "20001"])
+def test_audit_tcr_call_budget_is_a_bounded_whole_number(value: str) -> None:
+    env = full_env()
+    env["AUDIT_TCR_CALL_BUDGET"] = value
+    err = error_of(env, "audit_tcr_call_budget")
+    assert err.variable == "AUDIT_TCR_CALL_BUDGET" and "AUDIT_TCR_CALL_BUDGET" in err.message
+
+
+def test_audit_tcr_call_budget_default_and_setting() -> None:
+    env = full_env()
+    assert Config(env).audit_tcr_call_budget == 400
+    env["AUDIT_TCR_CALL_BUDGET"] = " 25 "
+    assert Config(env).audit_tcr_call_budget == 25
