@@ -263,3 +263,13 @@ def test_no_budget_reads_nothing_and_keeps_the_cursor():
     got = read(log, allowance=0, cursor=cursor)
     assert got.calls == 0 and got.entries == [] and got.cursor == cursor and not got.complete
     assert got.covers(record()) is False
+
+
+def test_the_hint_is_an_optional_record_field_never_stored_on_resolved_records():
+    plain = record()
+    assert "hint" not in plain.to_dict(), "absent, not null: stored records keep their shape"
+    hinted = plain._replace(hint=rl.unconfirmed_hint(PUSHED + timedelta(seconds=30)))
+    assert rl.Record.from_dict(hinted.to_dict()) == hinted and hinted.to_dict()["hint"] == HINT
+    assert hinted.with_status("replicated", updated_at=NOW, replicated_at=NOW).hint is None
+    with pytest.raises(ValueError, match="hint"):
+        rl.Record.from_dict({**plain.to_dict(), "hint": 5})
