@@ -178,6 +178,7 @@ class Auditor:
         inst: Mapping[str, Any],
         view: ReplicaView,
         oldest_pending: datetime | None,
+        recent: datetime | None,
         allowance: int,
         cursor: Mapping[str, Any] | None,
     ) -> int:
@@ -197,7 +198,9 @@ class Auditor:
                 region=inst.get("region"),
             )
 
-        view.log = tlog.read(fetch, oldest=oldest_pending, allowance=allowance, cursor=cursor, now=self.now)
+        view.log = tlog.read(
+            fetch, oldest=oldest_pending, recent=recent, allowance=allowance, cursor=cursor, now=self.now
+        )
         view.sync_status = view.log.status
         view.last_sync = view.log.last_sync
         archived = [
@@ -235,12 +238,13 @@ class Auditor:
         inst: Mapping[str, Any],
         view: ReplicaView,
         oldest: datetime | None,
+        recent: datetime | None,
         allowance: int,
         cursor: Mapping[str, Any] | None,
     ) -> int:
         """One replica's sync status and log; a refusal (e.g. the replica is being deleted) is a finding."""
         try:
-            return self._sync(inst, view, oldest, allowance, cursor)
+            return self._sync(inst, view, oldest, recent, allowance, cursor)
         except ApiError as exc:
             if exc.status in (429, 503):
                 raise  # throttled or unavailable: the whole instance waits for the next run
@@ -248,15 +252,18 @@ class Auditor:
             return 0
 
     def _read_logs(
-        self, inst: Mapping[str, Any], views: list[ReplicaView], oldest: Mapping[str, datetime], run: _Run, share: int
+        self, inst: Mapping[str, Any], views: list[ReplicaView], first: list[Any], run: _Run, *, more: bool, share: int
     ) -> int:
         """Each replica's log within this instance's part of the run's call budget (what one leaves, the next gets)."""
+        oldest = _oldest_pending(first, [v.replica_id for v in views], more=more)
+        recent = _recent_pushes(first, run.log_cursors)
         archived = 0
         spent = self.tcr_calls
         for i, view in enumerate(views):
             allowance = max(0, share - (self.tcr_calls - spent)) // (len(views) - i)
-            cursor = run.log_cursors.get(view.replica_id)
-            archived += self._sync_safely(inst, view, oldest.get(view.replica_id), allowance, cursor)
+            rid = view.replica_id
+            cursor = run.log_cursors.get(rid)
+            archived += self._sync_safely(inst, view, oldest.get(rid), recent.get(rid), allowance, cursor)
         return archived
 
     def audit(
@@ -279,9 +286,8 @@ class Auditor:
         second = next(pages, None)
         if second is not None:
             pages = itertools.chain([second], pages)
-        oldest = _oldest_pending(first, [v.replica_id for v in views], more=second is not None)
         share = max(0, self.tcr_budget - self.tcr_calls) // max(1, instances_left)
-        archived = self._read_logs(inst, views, oldest, run, share)
+        archived = self._read_logs(inst, views, first, run, more=second is not None, share=share)
 
         for items in itertools.chain([first], pages):
             self._resolve_page(run, items)
@@ -290,7 +296,9 @@ class Auditor:
                 break
         if run.complete:
             # every pending record was judged on what was read: the next run may skip it
-            run.log_cursors = {v.replica_id: v.log.cursor for v in views if v.log.cursor is not None}
+            run.log_cursors = {
+                v.replica_id: v.log.cursor for v in views if v.log.cursor is not None and not v.log.restart
+            }
             run.hints = {k: v for k, v in run.hints.items() if k in run.still_pending}
         self._save_state(run)
         findings = self._findings(inst, primary, views, run)
@@ -389,6 +397,8 @@ class Auditor:
                     notes.append(notify.failed(*_image_args(record), reason))
                 continue
             run.still_pending.add(rid)
+            if replica is not None:
+                replica.log.judge(record)
             if status == "late" and rid not in run.late_seen:
                 run.late_seen.add(rid)
                 run.newly_late += 1
@@ -524,6 +534,19 @@ def _oldest_pending(items: list[Any], replica_ids: list[str], *, more: bool) -> 
         for replica_id in replica_ids:
             oldest[replica_id] = min(midnight, oldest.get(replica_id, midnight))
     return oldest
+
+
+def _recent_pushes(items: list[Any], cursors: Mapping[str, Mapping[str, Any]]) -> dict[str, datetime]:
+    """Per replica with a cursor, the oldest push among records written since its chain began (first page)."""
+    recent: dict[str, datetime] = {}
+    for item in items:
+        for r in item.records:
+            since = _parse((cursors.get(r.replicaRegistryId) or {}).get("since"))
+            if r.status != "pending" or since is None or tlog.written_before(r, since):
+                continue
+            pushed = rl.parse_time(r.pushedAt)
+            recent[r.replicaRegistryId] = min(pushed, recent.get(r.replicaRegistryId, pushed))
+    return recent
 
 
 def _image_args(r: rl.Record) -> tuple[str, str, str, str, str, str, str]:

@@ -6,12 +6,13 @@ schema says `ReplicationLog` is one object, the example shows a list: with one o
 shows one entry whatever the Limit, so that log is walked with Limit 1 (one call per entry).
 
 A run reads from the newest entry back to the oldest pending push of the replica, or until its share of
-the call budget is spent. Then a cursor tells the next run where to go on: it re-reads the newest entries
-down to an anchor (the oldest entry it saw still in progress, else the newest), skips what earlier runs
-already read, and continues deeper. The skipped entries were read while every record they could prove
-already existed and was judged, so they owe nothing to those records. Records written since the cursor's
-chain began (`since`) may still be owed something by them: those are judged only on what this run read
-contiguously from the newest entry.
+the call budget is spent, and leaves a cursor (kept in the audit's state): an anchor (the oldest entry it
+saw still in progress, else the newest), how many entries past it were read, and how far back. The next
+run re-reads the newest entries down to the anchor, skips what earlier runs read, and goes deeper only
+if pending pushes are older than that. The skipped entries were read while every record they could prove
+already existed and was judged (`since`), so they owe those records nothing; a record written since is
+judged only on what this run read contiguously from the newest entry, and when that does not reach back
+to its push, the next run starts over from the newest entry. A cursor older than a day starts over too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from shared import records as rl
 
 PAGE = 20  # TCR's largest log page
 ORDER_MARGIN = timedelta(seconds=10)  # the log is newest first by start time, give or take this
-YOUNG_MARGIN = timedelta(seconds=60)  # COS LastModified and the function's clock may disagree this much
+YOUNG_MARGIN = timedelta(seconds=2)  # COS LastModified and the function's clock may disagree this much
+CURSOR_LIFE = timedelta(days=1)  # then a pass starts over from the newest entry (nothing stale lingers)
 EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
@@ -60,6 +62,12 @@ def image_ref(text: str) -> tuple[str, set[str], str]:
     if not colon or "/" in tag:
         return text, set(), digest
     return name, ({tag} if tag else set()), digest
+
+
+def written_before(record: rl.Record, since: datetime) -> bool:
+    """The record (its inbox object's LastModified) is older than `since`, clocks give or take."""
+    updated = parse(record.updatedAt)
+    return updated is not None and updated + YOUNG_MARGIN < since
 
 
 class Mention(NamedTuple):
@@ -107,12 +115,16 @@ class LogRead:
         found = self._by_name.get(f"{record.namespace}/{record.repository}", [])
         return [m for m in found if m.names(record)]
 
+    restart: bool = False  # a record written since the cursor's chain began is not covered: start over next run
+
     def is_old(self, record: rl.Record) -> bool:
         """The record existed when the entries skipped by this run were read (so they were judged for it)."""
-        if self.since is None:
-            return True
-        updated = parse(record.updatedAt)
-        return updated is not None and updated + YOUNG_MARGIN < self.since
+        return self.since is None or written_before(record, self.since)
+
+    def judge(self, record: rl.Record) -> None:
+        """Note a record left undecided: if it is young and this run's reading does not cover it, start over."""
+        if not self.is_old(record) and not self.covers(record):
+            self.restart = True
 
     def covers(self, record: rl.Record) -> bool:
         """Every entry that could prove this record (started after its push, give or take) was read."""
@@ -177,11 +189,16 @@ def read(
     fetch: Fetch,
     *,
     oldest: datetime | None,
+    recent: datetime | None = None,
     allowance: int,
     cursor: Mapping[str, Any] | None,
     now: datetime,
 ) -> LogRead:
-    """Read the log back to `oldest` (the oldest pending push; None: the first page only) within `allowance` calls."""
+    """Read the log back to `oldest` (the oldest pending push; None: the first page only) within `allowance` calls.
+
+    `recent`: the oldest push among the records written since the cursor's `since` (they are judged on this
+    run's contiguous reading only, so that reading goes back to them).
+    """
     out = LogRead()
     if allowance < 1:
         out.complete = oldest is None
@@ -191,21 +208,21 @@ def read(
     first = pager.open()
     out.status = pager.status.get("status")
     out.last_sync = parse(pager.status.get("replicationTime"))
-    resume = dict(cursor) if cursor and cursor.get("limit") == pager.limit else None
+    chain = _usable(cursor, pager.limit, now)
+    after = int(chain["after"]) if chain else 0
 
-    def far_enough(entries: list[dict[str, Any]]) -> bool:
-        if oldest is None:
-            return True
-        started = parse(entries[-1].get("startTime")) if entries else None
-        return started is not None and started + ORDER_MARGIN < oldest
-
-    # the top part: contiguous from the newest entry, until far enough back or, when resuming, past the anchor
     top = list(first)
     ended = len(first) < pager.limit
-    anchor_at = _find(top, resume)
-    while not ended and not far_enough(top):
-        if resume and anchor_at is not None and anchor_at + int(resume.get("after") or 0) > len(top):
-            break  # what lies between was read by earlier runs: go on deeper
+    anchor_at = _find(top, chain)
+
+    def top_done() -> bool:
+        if ended or _reaches(_floor(top, False), oldest):
+            return True
+        if anchor_at is None or not _reaches(_floor(top, False), recent):
+            return False
+        return anchor_at + after > len(top)  # what lies between was read by earlier runs
+
+    while not top_done():
         page = pager.page(len(top) // pager.limit)
         if page is None:
             break
@@ -215,50 +232,71 @@ def read(
         top.extend(page)
         ended = len(page) < pager.limit
         if anchor_at is None:
-            anchor_at = _find(top, resume)
+            anchor_at = _find(top, chain)
 
     out.entries = list(top)
     out.top = len(top)
     out.top_floor = out.old_floor = _floor(top, ended)
+    relied = (
+        chain is not None
+        and anchor_at is not None
+        and not _reaches(out.top_floor, oldest)
+        and anchor_at + after > len(top)
+    )
     deep: list[dict[str, Any]] = []
-    deep_ended = False
-    jump: int | None = None
     since = now
-    if resume and anchor_at is not None and not ended and not far_enough(top):
-        jump = anchor_at + int(resume.get("after") or 0)
-    if resume and jump is not None and jump > len(top):
-        since = parse(resume.get("since")) or now
-        position = jump
-        while not deep_ended and not far_enough(deep):
+    if chain is not None and anchor_at is not None and relied:
+        since = parse(chain.get("since")) or now
+        out.since = since
+        out.old_floor = _floor_text(chain.get("floor"))
+        position = anchor_at + after
+        deep_ended = False
+        while not deep_ended and not _reaches(out.old_floor, oldest):
             page = pager.page(position // pager.limit)
             if page is None:
                 break
             deep.extend(page[position % pager.limit :])
             deep_ended = len(page) < pager.limit
             position = (position // pager.limit + 1) * pager.limit
-        if deep or deep_ended:
-            out.entries.extend(deep)
-            out.since = since
-            out.old_floor = _floor(deep, deep_ended)
-    else:
-        jump = None
-    out.complete = ended or deep_ended or far_enough(deep if jump is not None else top) or pager.ignores_paging
+            out.old_floor = _floor(deep, deep_ended) if deep or deep_ended else out.old_floor
+        out.entries.extend(deep)
+    out.complete = _reaches(out.old_floor, oldest) or pager.ignores_paging
     out.calls = pager.calls
-    if not out.complete and top:
-        out.cursor = _next_cursor(top, len(top) if jump is None else jump + len(deep), since, pager)
+    if top and not pager.ignores_paging:
+        unread = anchor_at + after + len(deep) if relied and anchor_at is not None else len(top)
+        out.cursor = _next_cursor(top, unread, out.old_floor, since, pager)
     return out
 
 
-def _find(entries: list[dict[str, Any]], resume: Mapping[str, Any] | None) -> int | None:
-    if not resume:
+def _reaches(floor: datetime, when: datetime | None) -> bool:
+    """Reading down to `floor` covers every entry that started from `when` on (give or take the order margin)."""
+    if when is None or floor == EARLIEST:
+        return True
+    return floor != LATEST and floor + ORDER_MARGIN < when
+
+
+def _usable(cursor: Mapping[str, Any] | None, limit: int, now: datetime) -> Mapping[str, Any] | None:
+    """The cursor, if it was made for this answer shape, is well formed and young enough to trust."""
+    if not cursor or cursor.get("limit") != limit or not isinstance(cursor.get("anchor"), str):
+        return None
+    since = parse(cursor.get("since"))
+    after = cursor.get("after")
+    if since is None or now - since > CURSOR_LIFE or not isinstance(after, int) or after < 1:
+        return None
+    return cursor
+
+
+def _find(entries: list[dict[str, Any]], chain: Mapping[str, Any] | None) -> int | None:
+    if not chain:
         return None
     for i, entry in enumerate(entries):
-        if entry_key(entry) == resume.get("anchor"):
+        if entry_key(entry) == chain.get("anchor"):
             return i
     return None
 
 
 def _floor(entries: list[dict[str, Any]], ended: bool) -> datetime:
+    """Every entry that started at or after this was read (EARLIEST: the whole log, LATEST: nothing)."""
     if ended:
         return EARLIEST
     for entry in reversed(entries):
@@ -268,13 +306,22 @@ def _floor(entries: list[dict[str, Any]], ended: bool) -> datetime:
     return LATEST
 
 
-def _next_cursor(top: list[dict[str, Any]], unread: int, since: datetime, pager: _Pager) -> dict[str, Any]:
+def _floor_text(text: Any) -> datetime:
+    if text == "end":
+        return EARLIEST
+    return parse(text) or LATEST
+
+
+def _next_cursor(
+    top: list[dict[str, Any]], unread: int, floor: datetime, since: datetime, pager: _Pager
+) -> dict[str, Any]:
     """Re-read down to the oldest entry still in progress (its outcome is still owed), skip to `unread`."""
     unfinished = [i for i, e in enumerate(top) if not finished(e)]
     anchor = unfinished[-1] if unfinished else 0
     return {
         "anchor": entry_key(top[anchor]),
         "after": unread - anchor,
+        "floor": "end" if floor == EARLIEST else "" if floor == LATEST else rl.iso_utc(floor),
         "since": rl.iso_utc(since),
         "base": pager.base,
         "limit": pager.limit,

@@ -195,7 +195,8 @@ def test_the_whole_log_across_pages_in_both_shapes_and_page_bases(shape, base, c
     log = FakeLog(45, shape=shape, base=base)
     got = read(log)
     assert log.sources(got) == [e["source"] for e in log.entries], "every entry once, newest first"
-    assert got.complete and got.cursor is None and got.top_floor == tlog.EARLIEST
+    assert got.complete and got.top_floor == tlog.EARLIEST
+    assert got.cursor is not None and got.cursor["floor"] == "end", "the next run needs only what is new"
     assert got.calls == len(log.calls) == calls
     assert all(limit == (20 if shape == "array" else 1) for _, limit in log.calls[1:])
 
@@ -232,7 +233,7 @@ def test_a_spent_budget_resumes_where_it_stopped(shape):
         assert len(runs) < 20
     seen = {s for r in runs for s in log.sources(r)}
     assert seen == {e["source"] for e in log.entries}, "nothing left unread"
-    assert runs[-1].cursor is None and runs[-1].old_floor == tlog.EARLIEST
+    assert runs[-1].old_floor == tlog.EARLIEST and runs[-1].cursor["floor"] == "end"
 
 
 def test_an_entry_still_in_progress_is_read_again_next_run():
@@ -273,3 +274,39 @@ def test_the_hint_is_an_optional_record_field_never_stored_on_resolved_records()
     assert hinted.with_status("replicated", updated_at=NOW, replicated_at=NOW).hint is None
     with pytest.raises(ValueError, match="hint"):
         rl.Record.from_dict({**plain.to_dict(), "hint": 5})
+
+
+def test_after_a_full_pass_a_run_reads_only_what_is_new():
+    # a record no entry names (a push TCR never received) keeps the oldest pending push where it is: later
+    # runs must not read the whole log back to it again and again
+    log = FakeLog(200)
+    ghost = record(updatedAt=rl.iso_utc(PUSHED - timedelta(minutes=1)))
+    full = read(log, oldest=PUSHED)
+    assert full.complete and full.calls == 1 + 1 + 10  # page 0, the page-numbering probe, pages 2..11 (empty)
+    log.push(5)
+    later = tlog.read(log.fetch, oldest=PUSHED, allowance=100, cursor=full.cursor, now=NOW + timedelta(minutes=5))
+    assert later.calls == 1 and later.complete and later.top == 20
+    assert later.covers(ghost) and later.is_old(ghost), "judged on what earlier runs read"
+    later.judge(ghost)
+    assert not later.restart
+
+
+def test_a_record_written_after_the_pass_began_and_not_covered_starts_over():
+    log = FakeLog(200)
+    full = read(log, oldest=PUSHED)
+    late_arrival = record(updatedAt=rl.iso_utc(NOW + timedelta(minutes=1)))  # e.g. a webhook delivered late
+    later = tlog.read(log.fetch, oldest=PUSHED, allowance=3, cursor=full.cursor, now=NOW + timedelta(minutes=5))
+    assert not later.is_old(late_arrival) and not later.covers(late_arrival)
+    later.judge(late_arrival)
+    assert later.restart, "the next run reads from the newest entry back to it"
+    recent = tlog.read(
+        log.fetch, oldest=PUSHED, recent=PUSHED, allowance=100, cursor=full.cursor, now=NOW + timedelta(minutes=5)
+    )
+    assert recent.covers(late_arrival), "told about it, the run reads contiguously back to its push"
+
+
+def test_a_cursor_older_than_a_day_starts_over():
+    log = FakeLog(60)
+    full = read(log, oldest=PUSHED)
+    later = tlog.read(log.fetch, oldest=PUSHED, allowance=100, cursor=full.cursor, now=NOW + timedelta(days=2))
+    assert later.since is None and later.top == len(later.entries) == 60, "read again from the newest entry"
