@@ -300,7 +300,8 @@ class Auditor:
                 v.replica_id: v.log.cursor for v in views if v.log.cursor is not None and not v.log.restart
             }
             run.hints = {k: v for k, v in run.hints.items() if k in run.still_pending}
-        self._save_state(run)
+        if run.log_cursors != run.state.get("logCursors", {}) or run.hints != run.state.get("hints", {}):
+            self._save_state(run)
         findings = self._findings(inst, primary, views, run)
         deliveries = self._deliver(run, notifier)
         report = {
