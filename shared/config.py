@@ -34,9 +34,13 @@ NOTIFY_URL = "NOTIFY_URL"
 NOTIFY_SECRET = "NOTIFY_SECRET"
 REPLICATION_SLA_SECONDS = "REPLICATION_SLA_SECONDS"
 POLICY = "POLICY"
+AUDIT_TCR_CALL_BUDGET = "AUDIT_TCR_CALL_BUDGET"
 
 DEFAULT_WEBHOOK_TOKEN_HEADER = "X-Webhook-Token"
 DEFAULT_SLA_SECONDS = 900
+# 400 log pages of 20 entries: 10,000 pushes read at <= 0.04 TCR calls each, ~1-2 minutes of a 900 s run
+DEFAULT_AUDIT_TCR_CALL_BUDGET = 400
+MAX_AUDIT_TCR_CALL_BUDGET = 20000
 
 _REGION_RE = re.compile(r"[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*")
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
@@ -331,6 +335,19 @@ class Config:
             return DEFAULT_SLA_SECONDS
         if not value.isdigit() or int(value) <= 0:
             raise ConfigError(REPLICATION_SLA_SECONDS, f"must be a positive whole number of seconds (got {value!r})")
+        return int(value)
+
+    @property
+    def audit_tcr_call_budget(self) -> int:
+        """Most DescribeReplicationInstanceSyncStatus calls one audit run makes (shared by instances and replicas)."""
+        value = _get(self._env, AUDIT_TCR_CALL_BUDGET)
+        if value is None:
+            return DEFAULT_AUDIT_TCR_CALL_BUDGET
+        if not value.isdigit() or not 1 <= int(value) <= MAX_AUDIT_TCR_CALL_BUDGET:
+            raise ConfigError(
+                AUDIT_TCR_CALL_BUDGET,
+                f"must be a whole number of TCR calls from 1 to {MAX_AUDIT_TCR_CALL_BUDGET} (got {value!r})",
+            )
         return int(value)
 
     @property

@@ -162,6 +162,7 @@ class Record(NamedTuple):
     source: str = "webhook"
     updatedAt: str = ""
     reportedAt: str | None = None  # the sender's push time when it was too far ahead; pushedAt is then the receipt
+    hint: str | None = None  # pending only: why it is not resolved although the replica synced (not stored)
 
     @property
     def record_id(self) -> tuple[str, str]:
@@ -177,6 +178,8 @@ class Record(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION}
         out.update(self._asdict())
+        if self.hint is None:
+            del out["hint"]  # optional: absent rather than null, so stored records keep their shape
         return out
 
     def with_status(
@@ -196,6 +199,7 @@ class Record(NamedTuple):
             lagSeconds=lag_seconds,
             source=source or self.source,
             updatedAt=iso_utc(updated_at),
+            hint=None,
         )
 
     @classmethod
@@ -232,7 +236,14 @@ class Record(NamedTuple):
             not isinstance(self.lagSeconds, (int, float)) or isinstance(self.lagSeconds, bool)
         ):
             raise ValueError("record field lagSeconds must be a number or null")
+        if self.hint is not None and not isinstance(self.hint, str):
+            raise ValueError("record field hint must be a string or absent")
         parse_time(self.pushedAt)
+
+
+def unconfirmed_hint(synced_at: Any) -> str:
+    """The hint of a pending record whose replica synced after the push although TCR's log did not name it."""
+    return f"replica synced at {iso_utc(synced_at)}; TCR's log did not list this image"
 
 
 def event_id(

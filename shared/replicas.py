@@ -323,4 +323,24 @@ class ReplicaService:
             limit=int(query.get("limit") or 100),
             cursor=query.get("cursor"),
         )
-        return page.to_body()
+        body = page.to_body()
+        return self._with_hints(registry_id, body)
+
+    def _with_hints(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Pending records carry the audit's hint (kept in its state object: one GET per page, none per record)."""
+        pending = [r for r in body.get("records", []) if r.get("status") == "pending"]
+        if not pending:
+            return body
+        hints = self._store().get_state(registry_id).get("hints")
+        if not isinstance(hints, dict) or not hints:
+            return body
+        from shared import records  # the log store imported it already
+
+        for rec in pending:
+            synced = hints.get(f"{rec.get('eventId')}:{rec.get('replicaRegistryId')}")
+            if isinstance(synced, str):
+                try:
+                    rec["hint"] = records.unconfirmed_hint(synced)
+                except ValueError:
+                    continue
+        return body

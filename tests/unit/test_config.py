@@ -274,3 +274,18 @@ def test_well_formed_notify_url_is_accepted(url: str) -> None:
     env["NOTIFY_URL"] = url
     target = Config(env).notify
     assert target is not None and target.url == url
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", "20001"])
+def test_audit_tcr_call_budget_is_a_bounded_whole_number(value: str) -> None:
+    env = full_env()
+    env["AUDIT_TCR_CALL_BUDGET"] = value
+    err = error_of(env, "audit_tcr_call_budget")
+    assert err.variable == "AUDIT_TCR_CALL_BUDGET" and "AUDIT_TCR_CALL_BUDGET" in err.message
+
+
+def test_audit_tcr_call_budget_default_and_setting() -> None:
+    env = full_env()
+    assert Config(env).audit_tcr_call_budget == 400
+    env["AUDIT_TCR_CALL_BUDGET"] = " 25 "
+    assert Config(env).audit_tcr_call_budget == 25
