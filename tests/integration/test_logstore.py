@@ -18,6 +18,7 @@ from shared import records as rl
 from shared.errors import ApiError
 from shared.logstore import COMPACT_THRESHOLD, LogStore
 from shared.records import Record
+from shared.runtime import RetryPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 @pytest.fixture
 def store(cloud_env: dict[str, str]) -> LogStore:
-    return LogStore.from_env(cloud_env, base_delay=0.001, max_delay=0.01)
+    return LogStore.from_env(cloud_env, policy=RetryPolicy(max_attempts=6, base_s=0.001, cap_s=0.01))
 
 
 @pytest.fixture
