@@ -324,7 +324,7 @@ def test_unavailable_after_retries(store, registry, cos_faults):
     with pytest.raises(ApiError) as info:
         store.put_event(push(registry, 1))
     assert info.value.code == "Unavailable"
-    assert store.calls == store.max_attempts
+    assert store.calls == store.policy.max_attempts == 6
 
 
 def test_archive_tcr_log_deduplicates(store, registry):
