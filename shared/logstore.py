@@ -1,8 +1,9 @@
 """The replication log in COS: inbox objects, compacted segments, TCR log archive, reports, state.
 
-Every remote call goes through `LogStore._call`: bounded retries with backoff for 5xx/SlowDown/network errors
-(bounded by `deadline` too), and a count in `store.calls` / `store.calls_by_op`. Build the SDK client with
-``retry=0`` (as `make_client` does) so that the count is exact and the backoff is ours, not the SDK's 1-2-3 s sleeps.
+Every remote call goes through `LogStore._call`: `shared.runtime.retry` (full jitter, bounded by the invocation's
+`Deadline`) for what `should_retry` accepts (5xx, SlowDown, network errors), and a count per attempt in
+`store.calls` / `store.calls_by_op`. Build the SDK client with ``retry=0`` (as `make_client` does) so that the count
+is exact and the backoff is ours, not the SDK's 1-2-3 s sleeps.
 
 Call budgets (docs/logstore.md): webhook 1 PUT per event (expanded, or unexpanded when TCR cannot be read);
 audit list pages + a few segment PUTs + batch deletes (no GET per record); a replica-day read = 1-2 lists + a
@@ -22,10 +23,13 @@ from typing import Any, NamedTuple
 from shared import records as rl
 from shared.errors import ApiError, ConfigError
 from shared.records import Record
+from shared.runtime import Deadline, RetryPolicy, retry
 
 RETRYABLE_CODES = frozenset(
     {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"}
 )
+# 6 attempts, waits up to 50 ms doubling, capped at 2 s: a COS hiccup is ridden out well inside a webhook's 10 s.
+COS_RETRY = RetryPolicy(max_attempts=6, base_s=0.05, cap_s=2.0)
 COMPACT_THRESHOLD = 8  # a replica-day with more segments than this is merged into one
 MAX_DELETE_BATCH = 1000
 MAX_LIMIT = 1000
@@ -104,21 +108,17 @@ class LogStore:
         client: Any,
         bucket: str,
         *,
-        max_attempts: int = 6,
-        base_delay: float = 0.05,
-        max_delay: float = 2.0,
-        deadline: float | None = None,
+        policy: RetryPolicy = COS_RETRY,
+        deadline: Deadline | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.client = client
         self.bucket = bucket
-        self.max_attempts = max(1, max_attempts)
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.deadline = deadline  # monotonic time after which no retry is started
+        self.policy = policy
+        self.deadline = deadline or Deadline.never()  # no retry is started that could not finish before it
         self._sleep = sleep
-        self._clock = clock
+        self._rand = rand
         self.calls = 0
         self.calls_by_op: dict[str, int] = {}
         self.inbox_body_gets = 0  # rare path: inbox keys whose record did not fit in the key
@@ -170,37 +170,40 @@ class LogStore:
     # -----------------------------------------------------------------------------------------------------------------
     # the one wrapper around COS
 
-    def _retryable(self, exc: Exception) -> bool:
-        from qcloud_cos.cos_exception import CosClientError, CosServiceError
-
-        if isinstance(exc, CosServiceError):
-            status = exc.get_status_code()
-            return status >= 500 or status == 429 or exc.get_error_code() in RETRYABLE_CODES
-        return isinstance(exc, (CosClientError, ConnectionError, TimeoutError, OSError))
+    def set_deadline(self, deadline: Deadline) -> None:
+        """Bound every later call's retries by this invocation's deadline."""
+        self.deadline = deadline
 
     def _call(self, op: str, fn: Callable[[], Any]) -> Any:
-        from qcloud_cos.cos_exception import CosClientError, CosServiceError
+        """`fn()` with retries; every attempt counted. When the attempts or the time run out on an error worth
+        retrying: ApiError("Unavailable"). Any other error is raised as it is (the caller maps 404s and refusals)."""
+        attempts = 0
 
-        attempt = 0
-        while True:
-            attempt += 1
+        def attempt(_n: int) -> Any:
+            nonlocal attempts
+            attempts += 1
             self.calls += 1
             self.calls_by_op[op] = self.calls_by_op.get(op, 0) + 1
-            try:
-                self._fresh_client()
-                return fn()
-            except (CosServiceError, CosClientError, OSError) as exc:
-                if not self._retryable(exc):
-                    raise
-                delay = min(self.max_delay, self.base_delay * (2 ** (attempt - 1))) * (0.5 + random.random() / 2)  # noqa: S311
-                out_of_time = self.deadline is not None and self._clock() + delay > self.deadline
-                if attempt >= self.max_attempts or out_of_time:
-                    raise ApiError(
-                        "Unavailable",
-                        f"the replication log bucket did not answer {op} after {attempt} attempts "
-                        f"({_describe(exc)}); retry later",
-                    ) from exc
-                self._sleep(delay)
+            self._fresh_client()
+            return fn()
+
+        try:
+            return retry(
+                attempt,
+                should_retry=should_retry,
+                policy=self.policy,
+                deadline=self.deadline,
+                sleep=self._sleep,
+                rand=self._rand,
+            )
+        except Exception as exc:
+            if not should_retry(exc):
+                raise
+            raise ApiError(
+                "Unavailable",
+                f"the replication log bucket did not answer {op} after {attempts} attempts "
+                f"({_describe(exc)}); retry later",
+            ) from exc
 
     def _refused(self, op: str, exc: Exception) -> ApiError:
         return ApiError("Unavailable", f"the replication log bucket refused {op}: {_describe(exc)}")
@@ -272,7 +275,7 @@ class LogStore:
 
         for start in range(0, len(keys), MAX_DELETE_BATCH):
             batch = list(keys[start : start + MAX_DELETE_BATCH])
-            for _ in range(self.max_attempts):
+            for _ in range(max(1, self.policy.max_attempts)):
                 if not batch:
                     break
                 objects = {"Quiet": "true", "Object": [{"Key": k} for k in batch]}
@@ -722,6 +725,17 @@ class LogStore:
             for doc in rl.parse_jsonl(data):
                 best.setdefault(str(doc.get("entryId")), doc)
         return sorted(best.values(), key=lambda d: (str(d.get("StartTime") or ""), str(d.get("entryId"))))
+
+
+def should_retry(exc: Exception) -> bool:
+    """COS errors where another attempt may succeed and cannot do harm (every store write is idempotent: a
+    deterministic key and a whole body): 5xx, 429 and SlowDown-like codes, and client/network failures."""
+    from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+    if isinstance(exc, CosServiceError):
+        status = exc.get_status_code()
+        return status >= 500 or status == 429 or exc.get_error_code() in RETRYABLE_CODES
+    return isinstance(exc, (CosClientError, OSError))
 
 
 def _describe(exc: Exception) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from shared import log
 from shared.config import Config
 from shared.errors import ConfigError
-from shared.tcr import Deadline, RetryPolicy, retry
+from shared.runtime import Deadline, RetryPolicy, retry
 
 SCHEMA_VERSION = 1
 KINDS = ("replicated", "late", "failed", "policy_violation", "replica_unhealthy")

@@ -24,14 +24,15 @@ def main_handler(event: Any, context: Any) -> dict:
     started = time.monotonic()
     from shared import audit, notify
     from shared.config import Config
-    from shared.tcr import Deadline, default_adapter
+    from shared.runtime import Deadline
+    from shared.tcr import default_adapter
 
     config = Config()
     deadline = Deadline.from_context(context, started, default_limit_s=900.0, margin_s=5.0)
     tcr = default_adapter()
     tcr.set_deadline(deadline)
     store = _store()
-    store.deadline = deadline.expires_at
+    store.set_deadline(deadline)
     try:
         notifier = notify.Notifier.from_config(config)
     except ConfigError as exc:

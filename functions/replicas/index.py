@@ -24,8 +24,7 @@ def _store() -> Any:
         from shared.logstore import LogStore
 
         _STORE = LogStore.from_env()
-    deadline = _INVOCATION.get("deadline")
-    _STORE.deadline = deadline.expires_at if deadline is not None else None
+    _STORE.set_deadline(_INVOCATION["deadline"])
     return _STORE
 
 
@@ -130,7 +129,8 @@ def main_handler(event: Any, context: Any) -> dict:
 
     def before(request: http.Request) -> None:
         authenticate(request)
-        from shared.tcr import Deadline, default_adapter
+        from shared.runtime import Deadline
+        from shared.tcr import default_adapter
 
         deadline = Deadline.from_context(context, started)
         _INVOCATION["deadline"] = deadline

@@ -39,14 +39,15 @@ def healthz(request: http.Request) -> http.Response:
 def receive(request: http.Request) -> http.Response:
     config = Config()
     from shared import webhook
-    from shared.tcr import Deadline, default_adapter
+    from shared.runtime import Deadline
+    from shared.tcr import default_adapter
 
     webhook.authenticate(request.headers, request.body, config, query=request.query)
     schemas.validate("query.webhook", request.query, where="query")
     body = request.json()
     deadline = Deadline.from_context(_INVOCATION.get("context"), _INVOCATION.get("started"), default_limit_s=10.0)
     store = _store()
-    store.deadline = deadline.expires_at
+    store.set_deadline(deadline)
     tcr = default_adapter()
     tcr.timeout_s = TCR_ATTEMPT_TIMEOUT_S
     try:

@@ -13,7 +13,8 @@ from support import call, create_instance, tcr_client, wait_for, wait_replicas_r
 from shared import audit, notify, records
 from shared.config import Config
 from shared.logstore import LogStore
-from shared.tcr import Deadline, TcrAdapter
+from shared.runtime import Deadline
+from shared.tcr import TcrAdapter
 
 EVENTS = 1100  # two inbox list pages (1000 objects each), 2 replicas each: 2,200 records
 BUDGET = 70  # TCR log calls per run: 35 per replica, i.e. its newest (35 - 1) * 20 entries (page 1 = page 0)

@@ -18,6 +18,7 @@ from shared import records as rl
 from shared.errors import ApiError
 from shared.logstore import COMPACT_THRESHOLD, LogStore
 from shared.records import Record
+from shared.runtime import RetryPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 @pytest.fixture
 def store(cloud_env: dict[str, str]) -> LogStore:
-    return LogStore.from_env(cloud_env, base_delay=0.001, max_delay=0.01)
+    return LogStore.from_env(cloud_env, policy=RetryPolicy(max_attempts=6, base_s=0.001, cap_s=0.01))
 
 
 @pytest.fixture
@@ -323,7 +324,7 @@ def test_unavailable_after_retries(store, registry, cos_faults):
     with pytest.raises(ApiError) as info:
         store.put_event(push(registry, 1))
     assert info.value.code == "Unavailable"
-    assert store.calls == store.max_attempts
+    assert store.calls == store.policy.max_attempts == 6
 
 
 def test_archive_tcr_log_deduplicates(store, registry):

@@ -16,7 +16,7 @@ import pytest
 from shared import notify
 from shared.config import Config
 from shared.errors import ConfigError
-from shared.tcr import Deadline, RetryPolicy
+from shared.runtime import Deadline, RetryPolicy
 
 SECRET = "receiver-shared-secret-42"
 FAST = RetryPolicy(max_attempts=4, base_s=0.005, cap_s=0.02)

@@ -14,7 +14,8 @@ import pytest
 from localcloud.httpd import Request, Response, Server
 from shared.config import Config
 from shared.errors import ApiError, ConfigError
-from shared.tcr import Deadline, RetryPolicy, TcrAdapter
+from shared.runtime import Deadline, RetryPolicy
+from shared.tcr import TcrAdapter
 
 pytestmark = pytest.mark.integration
 
