@@ -19,12 +19,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from shared import jsontext, log, notify, regions, rules, schemas
+from shared import app, jsontext, log, notify, regions, rules, schemas
 from shared import policy as policy_mod
 from shared import records as rl
 from shared import replication_log as tlog
 from shared.config import Config
-from shared.errors import ApiError
+from shared.errors import ApiError, ConfigError
 from shared.regions import Region
 
 DEPLOYING_GRACE = timedelta(minutes=30)
@@ -33,6 +33,8 @@ LATE_MEMORY = 20000
 SUCCEEDED = ("succeed", "success", "succeeded")
 FAILED = ("failed", "fail", "error")
 MAX_OUTBOX = 2000  # notices a receiver keeps refusing are dropped (oldest first) past this many
+
+PROFILE = app.Profile("audit", default_limit_s=900.0, margin_s=5.0)
 
 
 @dataclass
@@ -774,3 +776,42 @@ def _count(kinds: Iterable[str]) -> dict[str, int]:
     for kind in kinds:
         out[kind] = out.get(kind, 0) + 1
     return out
+
+
+def _notifier(config: Config) -> notify.Notifier:
+    """The configured notifier; invalid notify settings give one that reports itself misconfigured.
+
+    Notifying is not the audit's core: statuses and reports go on, and notices wait in the outbox.
+    """
+    try:
+        return notify.Notifier.from_config(config)
+    except ConfigError as exc:
+        log.event("audit.notify-misconfigured", level="error", variable=exc.variable, message=exc.message)
+        return notify.Notifier.misconfigured(exc)
+
+
+def handle(event: Any, services: Any) -> dict[str, Any]:
+    """The timer invocation: one run with the invocation's services; bad options fail once, loudly."""
+    try:
+        summary = run(
+            event if isinstance(event, dict) else {},
+            tcr=services.tcr,
+            store=services.store,
+            notifier=_notifier(services.config),
+            config=services.config,
+            deadline=services.deadline,
+        )
+    except ApiError as exc:
+        # Bad options or configuration: a retry would fail the same way, so fail loudly once.
+        log.event("audit.failed", level="error", code=exc.code, message=exc.message)
+        if exc.status >= 500:
+            raise
+        return {"error": {"code": exc.code, "message": exc.message}}
+    log.event(
+        "audit.done",
+        runId=summary["runId"],
+        instances=len(summary["instances"]),
+        complete=summary["complete"],
+        notifications=summary["notifications"],
+    )
+    return summary

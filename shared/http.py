@@ -46,6 +46,7 @@ class Request:
         "path",
         "query",
         "request_id",
+        "services",
         "source",
     )
 
@@ -72,6 +73,7 @@ class Request:
         self.source = source
         self.params: dict[str, str] = params or {}
         self.authenticated = False
+        self.services: Any = None  # the invocation's services (shared.app.Services), set by the entry point
 
     @property
     def body(self) -> str:

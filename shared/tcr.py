@@ -896,6 +896,12 @@ _default: TcrAdapter | None = None
 _default_lock = threading.Lock()
 
 
+def reset_default_adapter() -> None:
+    global _default  # noqa: PLW0603
+    with _default_lock:
+        _default = None
+
+
 def default_adapter() -> TcrAdapter:
     """The warm container's adapter (its clients survive between invocations)."""
     global _default  # noqa: PLW0603 - one adapter per warm container, on purpose

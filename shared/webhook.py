@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit
 
-from shared import log, schemas
+from shared import app, log, schemas
 from shared.config import Config
 from shared.errors import ApiError, ConfigError
 
@@ -52,6 +52,10 @@ SIGNATURE_HOWTO = (
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 FUTURE_SKEW_S = 300  # a push time further ahead of this function's clock is replaced by the receive time
 _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_][a-z0-9_-]{0,62})*\.?")
+
+# A push is stored (unexpanded when TCR cannot answer) and answered within 3 s of arrival: TCR gets 1.2 s, each
+# attempt at most 1 s; no single COS attempt may take the function's whole 10 s either.
+PROFILE = app.Profile("webhook", default_limit_s=10.0, cos_timeout_s=3, tcr_attempt_s=1.0, tcr_budget_s=1.2)
 
 
 class Push(NamedTuple):

@@ -222,12 +222,11 @@ def handler(env):
     for key, value in env.items():
         mp.setenv(key, value)
     import functions.webhook.index as webhook
-    import shared.tcr
+    from shared import app
 
-    # a cold container of this cloud: other modules may have warmed these for another localcloud
-    mp.setattr(webhook, "_STORE", None)
-    mp.setattr(shared.tcr, "_default", None)
+    app.reset()  # a cold container of this cloud: other modules may have warmed these for another localcloud
     yield webhook.main_handler
+    app.reset()
     mp.undo()
 
 
