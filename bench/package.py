@@ -51,6 +51,8 @@ SMOKE_IMPORTS = (
     "shared.config",
     "shared.http",
     "shared.schemas",
+    "jsonschema",
+    "rpds",
     "shared.tcr",
     "shared.logstore",
     "qcloud_cos",
@@ -257,8 +259,11 @@ def find_python310() -> str | None:
 
 
 def smoke_test(layer_dir: Path, python: str) -> None:
-    """Import the layer with Python 3.10 alone on its path, as SCF does with /opt."""
-    code = f"import importlib\nfor m in {SMOKE_IMPORTS!r}:\n    importlib.import_module(m)\nprint('ok')"
+    """Import the layer with Python 3.10 alone on its path, as SCF does with /opt, and validate one input."""
+    code = (
+        f"import importlib\nfor m in {SMOKE_IMPORTS!r}:\n    importlib.import_module(m)\n"
+        "from shared import schemas\nschemas.validate('replica.create', {'region': 'ap-shanghai'})\nprint('ok')"
+    )
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(layer_dir), "PYTHONNOUSERSITE": "1",
            "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
     result = subprocess.run(
@@ -356,7 +361,7 @@ def build(root: Path, *, build_dir: Path, dist_dir: Path, with_deps: bool = True
     if with_deps and smoke:
         if python:
             smoke_test(layer_dir, python)
-            print(f"import check with {python}: ok ({', '.join(SMOKE_IMPORTS)})")
+            print(f"import check with {python}: ok ({', '.join(SMOKE_IMPORTS)}; one input validated)")
         else:
             print("import check skipped: no Python 3.10 interpreter found (set PYTHON310=/path/to/python3.10)")
     return artifacts

@@ -1,20 +1,26 @@
-"""JSON schemas for every input the functions take, compiled once per process.
+"""JSON schemas (Draft 2020-12) for every input the functions take, validated by the `jsonschema` library.
 
 `validate(name, data)` raises `ApiError("InvalidRequest")` whose message names the field path
-and the rule that failed, e.g. ``body.region: must be a string or an integer (rule: type)``.
+and the rule that failed, e.g. ``body.dryRun: must be of type boolean (rule: type)``.
+
+Each schema's validator is built on its first use and kept for the warm container: `jsonschema` is
+imported by the first validation, not when a handler module loads, and a function builds only the
+validators it uses.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
 from functools import cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import ApiError
 
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
 # Every pattern must match the whole text. JSON Schema patterns are ECMA-262 regexes, where `$` is the end
-# of the text; in Python (this compiler, and jsonschema) `$` also matches before a final newline, so each
+# of the text; in Python's `re` (which jsonschema uses) `$` also matches before a final newline, so each
 # pattern ends in `$(?!\n)`, which means the end in both ("tcr-abc\n" is not an id).
 _END = r"$(?!\n)"
 REGISTRY_ID = r"^tcr-[a-z0-9]{1,32}$(?!\n)"
@@ -185,181 +191,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-class Problem(NamedTuple):
-    """One schema violation: where (path inside the value), which rule, and the rule's argument."""
-
-    path: tuple[str | int, ...]
-    rule: str
-    value: Any
-    schema: dict[str, Any]
-    instance: Any
-
-
-Check = Callable[[Any, tuple[str | int, ...]], Iterator[Problem]]
-
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
-}
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    """JSON equality: true is not 1, 1 is 1.0, containers compare member by member."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    return type(a) is type(b) and a == b
-
-
-def compile_schema(schema: dict[str, Any]) -> Check:
-    """Turn one schema (the JSON Schema subset used here) into a function yielding its problems.
-
-    Keywords are checked in the schema's order, as the jsonschema library does; a value of the wrong
-    type is not checked further (the other keywords only apply to their own types).
-    """
-    checks: list[Check] = []
-
-    def problem(rule: str, value: Any, instance: Any, path: tuple[str | int, ...]) -> Problem:
-        return Problem(path, rule, value, schema, instance)
-
-    for keyword, arg in schema.items():
-        if keyword == "type":
-            kinds = arg if isinstance(arg, list) else [arg]
-            tests = [_TYPES[k] for k in kinds]
-
-            def check_type(
-                v: Any, p: tuple[str | int, ...], tests: list[Any] = tests, arg: Any = arg
-            ) -> Iterator[Problem]:
-                if not any(t(v) for t in tests):
-                    yield problem("type", arg, v, p)
-
-            checks.insert(0, check_type)
-        elif keyword == "properties":
-            subs = {name: compile_schema(sub) for name, sub in arg.items()}
-
-            def check_props(v: Any, p: tuple[str | int, ...], subs: dict[str, Check] = subs) -> Iterator[Problem]:
-                if isinstance(v, dict):
-                    for name, sub in subs.items():
-                        if name in v:
-                            yield from sub(v[name], (*p, name))
-
-            checks.append(check_props)
-        elif keyword == "required":
-
-            def check_required(v: Any, p: tuple[str | int, ...], names: list[str] = arg) -> Iterator[Problem]:
-                if isinstance(v, dict):
-                    for name in names:
-                        if name not in v:
-                            yield problem("required", name, v, p)
-
-            checks.append(check_required)
-        elif keyword == "additionalProperties":
-            if arg is not False:
-                raise ValueError("only additionalProperties: false is supported")
-            known = frozenset(schema.get("properties", {}))
-
-            def check_extra(v: Any, p: tuple[str | int, ...], known: frozenset[str] = known) -> Iterator[Problem]:
-                if isinstance(v, dict) and any(k not in known for k in v):
-                    yield problem("additionalProperties", False, v, p)
-
-            checks.append(check_extra)
-        elif keyword == "items":
-            sub = compile_schema(arg)
-
-            def check_items(v: Any, p: tuple[str | int, ...], sub: Check = sub) -> Iterator[Problem]:
-                if isinstance(v, list):
-                    for i, item in enumerate(v):
-                        yield from sub(item, (*p, i))
-
-            checks.append(check_items)
-        elif keyword in ("minItems", "maxItems", "minLength", "maxLength", "minimum", "maximum"):
-            kind = (
-                _TYPES["array"] if "Items" in keyword else _TYPES["string"] if "Length" in keyword else _TYPES["number"]
-            )
-            low = keyword.startswith("min")
-
-            def check_bound(
-                v: Any, p: tuple[str | int, ...], kw: str = keyword, arg: Any = arg, kind: Any = kind, low: bool = low
-            ) -> Iterator[Problem]:
-                if kind(v):
-                    size = v if kw in ("minimum", "maximum") else len(v)
-                    if (size < arg) if low else (size > arg):
-                        yield problem(kw, arg, v, p)
-
-            checks.append(check_bound)
-        elif keyword == "uniqueItems":
-
-            def check_unique(v: Any, p: tuple[str | int, ...], on: bool = arg) -> Iterator[Problem]:
-                if on and isinstance(v, list) and any(_json_equal(a, b) for i, a in enumerate(v) for b in v[i + 1 :]):
-                    yield problem("uniqueItems", on, v, p)
-
-            checks.append(check_unique)
-        elif keyword == "pattern":
-            regex = re.compile(arg)
-
-            def check_pattern(v: Any, p: tuple[str | int, ...], regex: re.Pattern[str] = regex) -> Iterator[Problem]:
-                if isinstance(v, str) and not regex.search(v):
-                    yield problem("pattern", regex.pattern, v, p)
-
-            checks.append(check_pattern)
-        elif keyword in ("enum", "const"):
-            options = arg if keyword == "enum" else [arg]
-
-            def check_enum(
-                v: Any, p: tuple[str | int, ...], kw: str = keyword, options: list[Any] = options
-            ) -> Iterator[Problem]:
-                if not any(_json_equal(v, o) for o in options):
-                    yield problem(kw, schema[kw], v, p)
-
-            checks.append(check_enum)
-        elif keyword == "oneOf":
-            subs_list = [compile_schema(sub) for sub in arg]
-
-            def check_one_of(
-                v: Any, p: tuple[str | int, ...], subs: list[Check] = subs_list, arg: Any = arg
-            ) -> Iterator[Problem]:
-                if sum(1 for sub in subs if next(sub(v, p), None) is None) != 1:
-                    yield problem("oneOf", arg, v, p)
-
-            checks.append(check_one_of)
-        else:
-            raise ValueError(f"schema keyword {keyword!r} is not supported by the compiler")
-
-    type_first = bool(checks) and "type" in schema
-
-    def run(v: Any, p: tuple[str | int, ...] = ()) -> Iterator[Problem]:
-        if type_first:
-            wrong = list(checks[0](v, p))
-            if wrong:
-                yield from wrong
-                return
-            for check in checks[1:]:
-                yield from check(v, p)
-        else:
-            for check in checks:
-                yield from check(v, p)
-
-    return run
-
-
 @cache
-def validator(name: str) -> Check:
-    """The compiled validator for one schema; built on first use, then reused for the process.
+def validator(name: str) -> Validator:
+    """The Draft 2020-12 validator of one schema; built on first use, then reused for the warm container.
 
-    The schemas are JSON Schema 2020-12 documents (tests check them, and check this compiler against
-    the jsonschema library); compiling them here keeps ~100 ms of imports out of every cold start.
+    The schemas are checked against the 2020-12 metaschema by the tests, not here (that costs every cold start).
     """
-    return compile_schema(SCHEMAS[name])
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(SCHEMAS[name])
 
 
 def _path(where: str, path: Any) -> str:
@@ -369,14 +209,19 @@ def _path(where: str, path: Any) -> str:
     return text
 
 
-def _reason(error: Problem) -> str:
-    rule = error.rule
-    value = error.value
+def _reason(error: ValidationError) -> str:
+    """What is wrong, in words that name the rule's argument and never echo the (possibly huge) value."""
+    rule = error.validator
+    value: Any = error.validator_value
+    instance: Any = error.instance
     if rule == "required":
-        return f"field '{value}' is required"
+        # one error per missing name, in the schema's order: the first error is for the first missing name
+        missing = [name for name in value if name not in instance]
+        return f"field '{missing[0]}' is required"
     if rule == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(k[:64] for k in set(error.instance) - set(allowed))
+        schema: Any = error.schema
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(k[:64] for k in set(instance) - set(allowed))
         return f"unknown field(s) {', '.join(map(repr, extra))}; allowed: {', '.join(allowed) or 'none'}"
     if rule == "type":
         types = value if isinstance(value, list) else [value]
@@ -396,17 +241,27 @@ def _reason(error: Problem) -> str:
         return f"must be {'>=' if rule == 'minimum' else '<='} {value}"
     if rule in ("minItems", "maxItems"):
         return f"must have {'at least' if rule == 'minItems' else 'at most'} {value} item(s)"
-    return "must not repeat items"
+    if rule == "uniqueItems":
+        return "must not repeat items"
+    return f"does not satisfy {rule} {str(value)[:64]}"
 
 
 def validate(name: str, data: Any, *, where: str = "body") -> None:
-    """Raise InvalidRequest naming the first failing field (by path) and its rule."""
-    errors = sorted(validator(name)(data, ()), key=lambda e: (len(e.path), list(map(str, e.path))))
+    """Raise InvalidRequest naming the first failing field and its rule.
+
+    First means the shortest path, then the path's text, then the schema's keyword order (the order
+    jsonschema reports in): the same input always names the same problem.
+    """
+    errors = sorted(
+        validator(name).iter_errors(data),
+        key=lambda e: (len(e.absolute_path), [str(p) for p in e.absolute_path]),
+    )
     if not errors:
         return
     first = errors[0]
-    field = _path(where, first.path)
-    message = f"{field}: {_reason(first)} (rule: {first.rule})"
+    field = _path(where, first.absolute_path)
+    rule = str(first.validator)
+    message = f"{field}: {_reason(first)} (rule: {rule})"
     if len(errors) > 1:
         message += f"; {len(errors) - 1} more problem(s)"
-    raise ApiError("InvalidRequest", message, details={"field": field, "rule": first.rule})
+    raise ApiError("InvalidRequest", message, details={"field": field, "rule": rule})

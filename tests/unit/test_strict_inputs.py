@@ -83,17 +83,16 @@ def test_the_patterns_cover_ids_names_digests_and_tags():
 
 @pytest.mark.parametrize(("where", "pattern"), PATTERNS, ids=[w for w, _ in PATTERNS])
 def test_no_pattern_accepts_a_trailing_newline(where, pattern):
-    """What matches a pattern stops matching with a newline appended, in our compiler and in jsonschema."""
-    ours = schemas.compile_schema({"type": "string", "pattern": pattern})
-    reference = Draft202012Validator({"type": "string", "pattern": pattern})
+    """What matches a pattern stops matching with a newline appended, under the runtime validator (jsonschema,
+    which reads patterns with Python's `re`)."""
+    runtime = Draft202012Validator({"type": "string", "pattern": pattern})
 
     @settings(max_examples=60, deadline=None)
     @given(value=st.from_regex(pattern))
     def check(value: str) -> None:
         assume(re.search(pattern, value) and not value.endswith("\n"))
         for text, valid in ((value, True), (value + "\n", False), (value + "\r\n", False)):
-            assert (next(ours(text, ()), None) is None) is valid, (where, text)
-            assert reference.is_valid(text) is valid, (where, text)
+            assert runtime.is_valid(text) is valid, (where, text)
 
     check()
 
