@@ -111,9 +111,7 @@ def merge(history: Mapping[str, Any] | None, observations: Iterable[Observation]
             del samples[replica_id]
     latest = sorted(pushes.values(), key=lambda p: (p["pushedAt"], p["eventId"]), reverse=True)[:MAX_PUSHES]
     still_open = {
-        k: v
-        for k, v in open_items.items()
-        if v["status"] != "failed" or (_parse(v["pushedAt"]) or now) >= horizon
+        k: v for k, v in open_items.items() if v["status"] != "failed" or (_parse(v["pushedAt"]) or now) >= horizon
     }
     newest_open = dict(sorted(still_open.items(), key=lambda kv: kv[1]["pushedAt"], reverse=True)[:MAX_OPEN])
     return {"version": HISTORY_VERSION, "samples": samples, "pushes": latest, "open": newest_open}
@@ -210,6 +208,14 @@ def _chart(replica_id: str, points: Sequence[Sequence[Any]], now: datetime) -> s
     )
 
 
+def _chart_section(replica: Mapping[str, Any], samples: Mapping[str, Any], now: datetime) -> str:
+    rid = str(replica.get("replicaRegistryId"))
+    return (
+        f'<section class="lag-chart"><h3>{_e(replica.get("region"))} <small>{_e(rid)}</small></h3>'
+        f"{_chart(rid, samples.get(rid, []), now)}</section>"
+    )
+
+
 def _replica_rows(report: Mapping[str, Any], history: Mapping[str, Any], private: Mapping[str, Any]) -> str:
     samples = history.get("samples") or {}
     open_items = list((history.get("open") or {}).values())
@@ -237,7 +243,7 @@ def _replica_rows(report: Mapping[str, Any], history: Mapping[str, Any], private
             f'<td data-label="Replica"><b>{_e(rep.get("region"))}</b><br><small>{_e(rid)}</small></td>'
             f'<td data-label="Status"><span class="badge {tone}">{_e(status or "unknown")}</span></td>'
             f'<td data-label="Last sync">{_e(rep.get("lastSyncAt") or "never reported")}'
-            f'<br><small>{_e(rep.get("replicationStatus") or "")}</small></td>'
+            f"<br><small>{_e(rep.get('replicationStatus') or '')}</small></td>"
             f'<td data-label="Lag p50" data-field="p50">{_e(_duration(percentile(lags, 50)))}</td>'
             f'<td data-label="Lag p95" data-field="p95">{_e(_duration(percentile(lags, 95)))}</td>'
             f'<td data-label="Pending" data-field="pending">{pending_cells.get(rid, 0)}</td>'
@@ -288,22 +294,22 @@ def _matrix(report: Mapping[str, Any], history: Mapping[str, Any]) -> str:
         digest = str(push.get("digest") or "")
         body.append(
             f'<tr data-event="{_e(push.get("eventId"))}"><th scope="row">{_e(push.get("image"))}'
-            f'<br><small>{_e(digest[:19])} · {_e(push.get("pushedAt"))}</small></th>{"".join(cells)}</tr>'
+            f"<br><small>{_e(digest[:19])} · {_e(push.get('pushedAt'))}</small></th>{''.join(cells)}</tr>"
         )
     return (
         '<div class="scroll"><table class="matrix"><thead><tr><th scope="col">Image</th>'
-        f'{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
 def _problems(report: Mapping[str, Any], history: Mapping[str, Any], now: datetime) -> str:
     items = []
     for item in sorted((history.get("open") or {}).values(), key=lambda i: i["pushedAt"]):
-        hint = f'<br><small>{_e(item["hint"])}</small>' if item.get("hint") else ""
+        hint = f"<br><small>{_e(item['hint'])}</small>" if item.get("hint") else ""
         items.append(
             f'<li class="problem {_e(item["status"])}" data-kind="{_e(item["status"])}">'
             f'<span class="badge {_e(item["status"])}">{_e(item["status"])}</span> '
-            f'<code>{_e(item["image"])}</code> on {_e(item["region"])} ({_e(item["replicaRegistryId"])}), '
+            f"<code>{_e(item['image'])}</code> on {_e(item['region'])} ({_e(item['replicaRegistryId'])}), "
             f"pushed {_e(_age(item['pushedAt'], now))} ago{hint}</li>"
         )
     for finding in report.get("findings") or []:
@@ -362,11 +368,9 @@ def render(
     registry_id = str(report.get("registryId") or "")
     line, tone = verdict(report, history)
     samples = history.get("samples") or {}
-    charts = "".join(
-        f'<section class="lag-chart"><h3>{_e(r.get("region"))} <small>{_e(r.get("replicaRegistryId"))}</small></h3>'
-        f"{_chart(str(r.get('replicaRegistryId')), samples.get(str(r.get('replicaRegistryId')), []), now)}</section>"
-        for r in report.get("replicas") or []
-    ) or '<p class="empty">No replicas to chart.</p>'
+    charts = "".join(_chart_section(r, samples, now) for r in report.get("replicas") or []) or (
+        '<p class="empty">No replicas to chart.</p>'
+    )
     link_items = "".join(f'<li><a href="{_e(href)}">{_e(name)}</a></li>' for name, href in (links or {}).items())
     meta = [
         f"primary {_e(report.get('primaryRegion'))}",
@@ -386,7 +390,7 @@ def render(
         f"<title>TCR replication · {_e(registry_id)}</title><style>{CSS}</style></head><body>"
         f'<header><h1>{_e(registry_id)}</h1><div class="meta">{" · ".join(m for m in meta if m)}</div>'
         f'<p class="verdict {tone}" id="verdict">{_e(line)}</p>{incomplete}</header>'
-        f'<h2>Replicas</h2>{_replica_rows(report, history, private_access or {})}'
+        f"<h2>Replicas</h2>{_replica_rows(report, history, private_access or {})}"
         f"<h2>Replication lag, last 7 days</h2>{charts}"
         f"<h2>Latest pushes by replica</h2>{_matrix(report, history)}"
         f"<h2>Open problems</h2>{_problems(report, history, now)}"
