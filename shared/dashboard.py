@@ -197,7 +197,7 @@ def _chart(replica_id: str, points: Sequence[Sequence[Any]], now: datetime) -> s
     label = f"Replication lag of {replica_id} over the last 7 days, {len(points)} points, highest {_duration(top)}"
     return (
         f'<svg class="chart" data-chart="{_e(replica_id)}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{_e(label)}" preserveAspectRatio="none">'
+        f'aria-label="{_e(label)}">'
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" class="axis"/>'
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" class="axis"/>'
         f'<text x="{pad - 4}" y="{pad + 4}" text-anchor="end">{_e(_duration(top))}</text>'
@@ -342,7 +342,7 @@ text-align:left;vertical-align:top}small{color:var(--muted);overflow-wrap:anywhe
 .scroll{overflow-x:auto;max-width:100%}.matrix td{white-space:nowrap;font-size:.9rem}
 .cell.replicated{background:#dafbe1}.cell.failed{background:#ffebe9}.cell.late{background:#fff8c5}
 .cell.unconfirmed{background:#fff1e5}.cell.pending{background:#f6f8fa}.cell.missing{color:var(--muted)}
-.chart{width:100%;height:160px;border:1px solid var(--line)}.chart .axis{stroke:#8c959f}
+.chart{width:100%;height:auto;max-height:220px;border:1px solid var(--line)}.chart .axis{stroke:#8c959f}
 .chart .lag{fill:none;stroke:#0969da;stroke-width:1.5}.chart circle{fill:#0969da}
 .chart text{font-size:11px;fill:var(--muted)}.empty{color:var(--muted);font-style:italic}
 .problems{padding-left:18px}.problems li{margin:4px 0;overflow-wrap:anywhere}

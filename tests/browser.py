@@ -56,9 +56,9 @@ class Browser:
             f"--user-data-dir={self._profile}",
             "about:blank",
         ]
-        # Chromium expects the command pipe as fd 3 and the answer pipe as fd 4: the shell moves them there
+        # Chromium reads commands on fd 3 and answers on fd 4; bash moves the pipes there (dash: one-digit fds only)
         self._proc = subprocess.Popen(
-            ["/bin/sh", "-c", f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}', "chromium", *args],
+            ["/bin/bash", "-c", f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}', "chromium", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -110,6 +110,36 @@ def delete_instance(request: http.Request) -> http.Response:
     return http.Response(202, _service().delete_instance(registry_id))
 
 
+@router.route("GET", "/instances/{registryId}/report")
+def report_page(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    _no_query(request)
+    from shared import reports
+
+    return http.Response.html(200, reports.page(_store(), registry_id))
+
+
+@router.route("GET", "/instances/{registryId}/report.json")
+def report_json(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    _no_query(request)
+    from shared import reports
+
+    return http.Response(200, reports.document(_store(), registry_id))
+
+
+@router.route("GET", "/instances/{registryId}/report-link")
+def report_link(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    schemas.validate("query.reportLink", request.query, where="query")
+    from shared import reports
+
+    ttl = int(request.query.get("ttl", reports.DEFAULT_LINK_TTL_S))
+    if not 60 <= ttl <= 86400:
+        raise ApiError("InvalidRequest", f"query.ttl: must be 60..86400 seconds (got {ttl}) (rule: range)")
+    return http.Response(200, reports.link(_store(), registry_id, ttl))
+
+
 def authenticate(request: http.Request) -> None:
     """Bearer token unless API_AUTH=cam (the Function URL then checks CAM); never off silently."""
     if (request.method, request.path) in PUBLIC:
