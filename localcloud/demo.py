@@ -235,7 +235,7 @@ def play(cloud: LocalCloud, story: Story) -> None:
     story.step(f"CreateInstance -> {registry_id}")
 
     def instance_running() -> dict[str, Any] | None:
-        found = tcr.call("DescribeInstances", {"Registryids": [registry_id]}).get("Registries") or []
+        found = tcr.call("DescribeInstances", {"Limit": 100}).get("Registries") or []
         return next((r for r in found if r.get("RegistryId") == registry_id and r.get("Status") == "Running"), None)
 
     inst = wait_for(f"instance {registry_id} to be Running", instance_running)
@@ -448,7 +448,7 @@ def play(cloud: LocalCloud, story: Story) -> None:
     story.step(f"DELETE /instances/{registry_id}: 202")
 
     def instance_gone() -> bool:
-        found = tcr.call("DescribeInstances", {"Registryids": [registry_id]}).get("Registries") or []
+        found = tcr.call("DescribeInstances", {"Limit": 100}).get("Registries") or []
         return not any(r.get("RegistryId") == registry_id and r.get("Status") != "Deleting" for r in found)
 
     wait_for(f"instance {registry_id} to be deleted", instance_gone)
@@ -470,7 +470,7 @@ def create_instance(host_url: str | None = None, name: str = "demo-registry", na
     registry_id = str(tcr.call("CreateInstance", {"RegistryName": name, "RegistryType": "premium"})["RegistryId"])
 
     def running() -> bool:  # TCR deploys a new instance first; replicas are refused until it is Running
-        found = tcr.call("DescribeInstances", {"Registryids": [registry_id]}).get("Registries") or []
+        found = tcr.call("DescribeInstances", {"Limit": 100}).get("Registries") or []
         return any(r.get("RegistryId") == registry_id and r.get("Status") == "Running" for r in found)
 
     wait_for(f"instance {registry_id} to be Running", running)

@@ -4,30 +4,34 @@ Idempotent, because SCF retries timer invocations: the run id derives from the t
 keys are deterministic, notification ids are stable, and what was already announced (late
 records, partly replicated events) is kept in a small per-instance state object. Pending
 records come from list pages only; resolved ones leave the inbox in batches.
+
+Pushes the webhook stored unexpanded (TCR could not list the replicas) are expanded first, with
+the replica list of this run: a replica created after the push is not owed the image.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
-from shared import log, notify, regions, rules, schemas
+from shared import jsontext, log, notify, regions, rules, schemas
 from shared import policy as policy_mod
 from shared import records as rl
+from shared import replication_log as tlog
 from shared.config import Config
 from shared.errors import ApiError
 from shared.regions import Region
 
 DEPLOYING_GRACE = timedelta(minutes=30)
 CLOCK_SKEW = timedelta(seconds=2)
-MAX_LOG_PAGES = 50
-LOG_PAGE = 20
 LATE_MEMORY = 20000
+SUCCEEDED = ("succeed", "success", "succeeded")
+FAILED = ("failed", "fail", "error")
 MAX_OUTBOX = 2000  # notices a receiver keeps refusing are dropped (oldest first) past this many
 
 
@@ -43,7 +47,9 @@ def parse_options(message: Any, default_sla: int) -> Options:
     if message is None or (isinstance(message, str) and not message.strip()):
         return Options(sla_seconds=default_sla)
     try:
-        data = json.loads(message) if isinstance(message, str) else message
+        data = jsontext.loads(message) if isinstance(message, str) else message
+    except jsontext.DuplicateKey as exc:
+        raise ApiError("InvalidJSON", f"Message: {exc}; send each option once") from None
     except ValueError:
         raise ApiError(
             "InvalidRequest", "Message: must be empty or a JSON object of audit options (rule: type)"
@@ -72,21 +78,7 @@ def run_id_of(event: Mapping[str, Any], now: datetime) -> str:
 
 
 def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return rl.parse_time(value)
-    except ValueError:
-        return None
-
-
-def _ref(text: str) -> tuple[str, set[str]]:
-    """`ns/repo:[tag1,tag2]` (TCR's replication log Source) -> (`ns/repo`, {tags})."""
-    name, sep, rest = text.partition(":[")
-    if not sep:
-        name, _, tag = text.rpartition(":")
-        return (name or text), ({tag} if tag else set())
-    return name, {t.strip() for t in rest.rstrip("]").split(",") if t.strip()}
+    return tlog.parse(value)
 
 
 @dataclass
@@ -98,46 +90,54 @@ class ReplicaView:
     created_at: str | None
     sync_status: str | None = None
     last_sync: datetime | None = None
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    log: tlog.LogRead = field(default_factory=tlog.LogRead)
     error: str | None = None  # TCR refused to report this replica's sync status
 
 
-def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: int) -> tuple[str, datetime | None, str]:
-    """(status, replicatedAt, reason) for one pending record: replicated, failed, late or pending."""
+class Decision(NamedTuple):
+    status: str  # replicated, failed, late or pending
+    at: datetime | None = None  # replicatedAt
+    reason: str = ""
+    hint: str | None = None  # the replica synced after the push, but TCR's log did not name the image
+
+
+def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: int) -> Decision:
+    """One pending record against TCR's replication log: resolved only on an entry that names its image.
+
+    A successful sync of the replica says nothing about which images it carried (TCR never received a push a
+    forged or mistaken webhook reported), so it only adds a hint to a record the log read does not name.
+    """
     pushed = rl.parse_time(record.pushedAt)
     if replica is None:
-        return "failed", None, "the replica no longer exists"
-    name = f"{record.namespace}/{record.repository}"
-    mentioned = False
+        return Decision("failed", None, "the replica no longer exists")
+    log = replica.log
+    named = False
     failure = ""
-    for entry in sorted(replica.logs, key=lambda e: str(e.get("startTime") or "")):
-        source, tags = _ref(str(entry.get("source") or entry.get("destination") or ""))
-        if source != name or (record.tag and tags and record.tag not in tags):
+    for mention in log.mentions(record):
+        if mention.started + CLOCK_SKEW < pushed:
             continue
-        started = _parse(entry.get("startTime"))
-        if started is None or started + CLOCK_SKEW < pushed:
-            continue
-        mentioned = True
+        named = True
+        entry = mention.entry
         state = str(entry.get("status") or "").lower()
-        if state in ("succeed", "success", "succeeded"):  # a later success outweighs an earlier failure
-            return "replicated", _parse(entry.get("endTime")) or started, "TCR replication log"
-        if state in ("failed", "fail", "error") and not failure:
+        if state in SUCCEEDED:  # a later success outweighs an earlier failure
+            return Decision("replicated", _parse(entry.get("endTime")) or mention.started, "TCR replication log")
+        if state in FAILED and not failure and log.judged_on(mention.index, record):
             failure = f"TCR replication log reports {entry.get('status')} for {entry.get('source')}"
     if failure:
-        return "failed", None, failure
-    # TCR shows only a slice of its log (one entry when it answers the schema's single-object shape):
-    # when the image is not in view, a successful sync that completed after the push covers it.
+        return Decision("failed", None, failure)
+    hint = None
+    synced = replica.last_sync
     if (
-        not mentioned
-        and replica.sync_status
-        and replica.sync_status.lower() == "succeed"
-        and replica.last_sync is not None
-        and replica.last_sync >= pushed
+        not named
+        and synced is not None
+        and synced >= pushed
+        and str(replica.sync_status or "").lower() in SUCCEEDED
+        and log.covers(record)
     ):
-        return "replicated", replica.last_sync, "replica sync time"
+        hint = rl.unconfirmed_hint(synced)
     if (now - pushed).total_seconds() > sla:
-        return "late", None, f"not replicated within {sla} s"
-    return "pending", None, ""
+        return Decision("late", None, f"not replicated within {sla} s", hint)
+    return Decision("pending", None, "", hint)
 
 
 # -- one instance ----------------------------------------------------------------------------------------
@@ -158,6 +158,8 @@ class Auditor:
         self.now = now
         self.deadline = deadline
         self.policy = policy_mod.parse(config.policy)
+        self.tcr_budget = config.audit_tcr_call_budget
+        self.tcr_calls = 0  # DescribeReplicationInstanceSyncStatus calls of this run, all instances
 
     def _replicas(self, inst: Mapping[str, Any]) -> list[ReplicaView]:
         registry_id = str(inst["registryId"])
@@ -176,12 +178,22 @@ class Auditor:
             views.append(view)
         return views
 
-    def _sync(self, inst: Mapping[str, Any], view: ReplicaView, oldest_pending: datetime | None) -> int:
-        """Sync status and TCR's log, newest first, until entries predate what is pending; archive new entries."""
+    def _sync(
+        self,
+        inst: Mapping[str, Any],
+        view: ReplicaView,
+        oldest_pending: datetime | None,
+        recent: datetime | None,
+        allowance: int,
+        cursor: Mapping[str, Any] | None,
+    ) -> int:
+        """Sync status and TCR's log back to the replica's oldest pending push, within `allowance` calls;
+        archive the finished entries read."""
         registry_id = str(inst["registryId"])
 
-        def fetch(page: int, limit: int) -> list[dict[str, Any]]:
-            status = self.tcr.sync_status(
+        def fetch(page: int, limit: int) -> Mapping[str, Any]:
+            self.tcr_calls += 1
+            return self.tcr.sync_status(
                 registry_id,
                 view.replica_id,
                 view.region_id,
@@ -190,29 +202,12 @@ class Auditor:
                 limit=limit,
                 region=inst.get("region"),
             )
-            if view.sync_status is None:
-                view.sync_status = status.get("status")
-                view.last_sync = _parse(status.get("replicationTime"))
-            return list(status.get("logs") or [])
 
-        first = fetch(0, LOG_PAGE)
-        raw = list(first)
-        # A one-entry answer may be the schema's single-object ReplicationLog: then walk one entry per
-        # page (page numbers start at 1). A full page means more pages (0 and 1 may be the same page).
-        limit, page = (1, 2) if len(first) == 1 else (LOG_PAGE, 1)
-        if oldest_pending is not None and (len(first) == 1 or len(first) == LOG_PAGE):
-            for _ in range(MAX_LOG_PAGES):
-                if self.deadline.remaining() < 30:
-                    break
-                logs = fetch(page, limit)
-                page += 1
-                if logs == first and page == 2:
-                    continue
-                raw.extend(logs)
-                starts = [_parse(e.get("startTime")) for e in logs]
-                if len(logs) < limit or all(s is not None and s + CLOCK_SKEW < oldest_pending for s in starts):
-                    break
-        view.logs = raw
+        view.log = tlog.read(
+            fetch, oldest=oldest_pending, recent=recent, allowance=allowance, cursor=cursor, now=self.now
+        )
+        view.sync_status = view.log.status
+        view.last_sync = view.log.last_sync
         archived = [
             {
                 "ResourceType": e.get("resourceType"),
@@ -222,7 +217,7 @@ class Auditor:
                 "StartTime": e.get("startTime"),
                 "EndTime": e.get("endTime"),
             }
-            for e in raw
+            for e in view.log.entries
             if e.get("endTime")  # finished entries only: an in-progress one changes later
         ]
         return self.store.archive_tcr_log(registry_id, view.replica_id, view.region, archived) if archived else 0
@@ -243,37 +238,77 @@ class Auditor:
             problems.append({"replicaRegistryId": v.replica_id, "region": v.region, "status": v.status})
         return problems
 
-    def _sync_safely(self, inst: Mapping[str, Any], view: ReplicaView, oldest: datetime | None) -> int:
+    def _sync_safely(
+        self,
+        inst: Mapping[str, Any],
+        view: ReplicaView,
+        oldest: datetime | None,
+        recent: datetime | None,
+        allowance: int,
+        cursor: Mapping[str, Any] | None,
+    ) -> int:
         """One replica's sync status and log; a refusal (e.g. the replica is being deleted) is a finding."""
         try:
-            return self._sync(inst, view, oldest)
+            return self._sync(inst, view, oldest, recent, allowance, cursor)
         except ApiError as exc:
             if exc.status in (429, 503):
                 raise  # throttled or unavailable: the whole instance waits for the next run
             view.error = f"{exc.code}: {exc.message}"
             return 0
 
-    def audit(self, inst: Mapping[str, Any], options: Options, notifier: Any) -> InstanceAudit:
+    def _read_logs(
+        self, inst: Mapping[str, Any], views: list[ReplicaView], first: list[Any], run: _Run, *, more: bool, share: int
+    ) -> int:
+        """Each replica's log within this instance's part of the run's call budget (what one leaves, the next gets)."""
+        oldest = _oldest_pending(first, [v.replica_id for v in views], more=more)
+        recent = _recent_pushes(first, run.log_cursors)
+        archived = 0
+        spent = self.tcr_calls
+        for i, view in enumerate(views):
+            allowance = max(0, share - (self.tcr_calls - spent)) // (len(views) - i)
+            rid = view.replica_id
+            cursor = run.log_cursors.get(rid)
+            archived += self._sync_safely(inst, view, oldest.get(rid), recent.get(rid), allowance, cursor)
+        return archived
+
+    def audit(
+        self, inst: Mapping[str, Any], options: Options, notifier: Any, *, instances_left: int = 1
+    ) -> InstanceAudit:
         registry_id = str(inst["registryId"])
         primary = regions.find(str(inst.get("region") or ""))
         views = self._replicas(inst)
-        pages = self.store.inbox_pages(registry_id)
-        first = next(pages, [])
-        # inbox keys sort by day: the first page holds the oldest push, which bounds TCR log paging
-        oldest = min((rl.parse_time(r.pushedAt) for item in first for r in item.records), default=None)
-        archived = sum(self._sync_safely(inst, v, oldest) for v in views)
-
         run = _Run(registry_id, {v.replica_id: v for v in views}, options)
         run.notify = bool(options.notify and notifier.enabled)
         run.state = self.store.get_state(registry_id)
         run.late_seen = set(run.state.get("late", []))
         run.partial = dict(run.state.get("partial", {}))
-        run.outbox = [n for n in run.state.get("outbox", []) if isinstance(n, dict)] if run.notify else []
+        # always kept: a silent run (notify:false) or a disabled notifier leaves queued notices for a notifying run
+        run.outbox = [n for n in run.state.get("outbox", []) if isinstance(n, dict)]
+        run.hints = {k: v for k, v in dict(run.state.get("hints") or {}).items() if isinstance(v, str)}
+        cursors = dict(run.state.get("logCursors") or {})
+        run.log_cursors = {k: v for k, v in cursors.items() if k in run.replicas and isinstance(v, dict)}
+        expansion = {"expanded": 0, "records": 0, "nothingOwed": 0, "duplicates": 0}
+        pages = (self._expand(inst, views, items, expansion) for items in self.store.inbox_pages(registry_id))
+        first = next(pages, [])
+        second = next(pages, None)
+        if second is not None:
+            pages = itertools.chain([second], pages)
+        share = max(0, self.tcr_budget - self.tcr_calls) // max(1, instances_left)
+        archived = self._read_logs(inst, views, first, run, more=second is not None, share=share)
+
         for items in itertools.chain([first], pages):
             self._resolve_page(run, items)
             if self.deadline.remaining() < 30:
                 run.complete = False  # the rest waits for the next run; what is done is saved
                 break
+        if run.complete:
+            # every pending record was judged on what was read: the next run may skip it
+            run.log_cursors = {
+                v.replica_id: v.log.cursor for v in views if v.log.cursor is not None and not v.log.restart
+            }
+            run.hints = {k: v for k, v in run.hints.items() if k in run.still_pending}
+        if run.log_cursors != run.state.get("logCursors", {}) or run.hints != run.state.get("hints", {}):
+            self._save_state(run)
         findings = self._findings(inst, primary, views, run)
         deliveries = self._deliver(run, notifier)
         report = {
@@ -286,15 +321,20 @@ class Auditor:
                     "status": v.status,
                     "replicationStatus": v.sync_status,
                     "lastSyncAt": rl.iso_utc(v.last_sync) if v.last_sync else None,
+                    "logCalls": v.log.calls,
+                    "logReadComplete": v.log.complete and v.error is None,
                 }
                 for v in views
             ],
+            "unexpandedEvents": expansion,
             "pendingBefore": len(run.seen),
             "resolved": {"replicated": run.counts["replicated"], "failed": run.counts["failed"]},
             "alreadyResolved": run.counts["settled"],
             "stillPending": len(run.still_pending),
             "late": run.counts["late"],
             "newlyLate": run.newly_late,
+            "unconfirmed": run.counts["unconfirmed"],
+            "logReadComplete": all(v.log.complete and v.error is None for v in views),
             "tcrLogEntriesArchived": archived,
             "segmentsWritten": run.segments,
             "complete": run.complete,
@@ -303,13 +343,50 @@ class Auditor:
         }
         return InstanceAudit(registry_id, report, run.notes)
 
+    def _expand(
+        self, inst: Mapping[str, Any], views: list[ReplicaView], items: list[Any], counts: dict[str, int]
+    ) -> list[Any]:
+        """Expand the unexpanded pushes of one inbox page into per-replica records (written before the page is
+        resolved); an event already expanded, or owed to no replica, just leaves the inbox."""
+        if not any(item.event is not None for item in items):
+            return items
+        known = {r.eventId for item in items if item.event is None for r in item.records}
+        expansions: list[tuple[str, list[rl.Record]]] = []
+        dropped: list[str] = []
+        for item in items:
+            event = item.event
+            if event is None:
+                continue
+            if event.eventId in known:  # redelivered once TCR answered again: the expanded form stands
+                dropped.append(item.key)
+                counts["duplicates"] += 1
+                continue
+            owed = [(v.replica_id, v.region) for v in views if _owed(v, event.pushedAt)]
+            if not owed:
+                dropped.append(item.key)
+                counts["nothingOwed"] += 1
+                log.event("audit.nothing-owed", registryId=event.registryId, eventId=event.eventId)
+                continue
+            status = "deleted" if event.eventType == "deleteImage" else "pending"
+            recs = event.records(
+                primary_region=str(inst.get("region") or ""), replicas=owed, now=self.now, status=status
+            )
+            expansions.append((item.key, recs))
+            known.add(event.eventId)
+            counts["expanded"] += 1
+            counts["records"] += len(recs)
+        added = self.store.expand_events(expansions, dropped)
+        return [item for item in items if item.event is None] + added
+
     def _save_state(self, run: _Run) -> None:
         state = {
             "late": sorted(run.late_seen - run.resolved_ids)[-LATE_MEMORY:],
             "partial": run.partial,
             "outbox": run.outbox[-MAX_OUTBOX:],
+            "hints": dict(sorted(run.hints.items())[-LATE_MEMORY:]),
+            "logCursors": run.log_cursors,
         }
-        if state != {k: run.state.get(k, [] if k != "partial" else {}) for k in state}:
+        if state != {k: run.state.get(k, [] if k in ("late", "outbox") else {}) for k in state}:
             self.store.put_state(run.registry_id, state)
             run.state = state
 
@@ -336,15 +413,23 @@ class Auditor:
         settled = self._already_resolved(run, pending)
         run.counts["settled"] += len(settled)
         run.resolved_ids.update(f"{e}:{r}" for e, r in settled)
+        for e, r in settled:
+            run.hints.pop(f"{e}:{r}", None)
         pending = [r for r in pending if r.record_id not in settled]
         resolved: list[rl.Record] = []
         notes: list[notify.Notification] = []
         for record in pending:
-            status, at, reason = decide(
+            status, at, reason, hint = decide(
                 record, run.replicas.get(record.replicaRegistryId), self.now, run.options.sla_seconds
             )
             run.counts[status] += 1
             rid = f"{record.eventId}:{record.replicaRegistryId}"
+            replica = run.replicas.get(record.replicaRegistryId)
+            if hint and replica is not None and replica.last_sync is not None:
+                run.counts["unconfirmed"] += 1
+                run.hints[rid] = rl.iso_utc(replica.last_sync)
+            else:
+                run.hints.pop(rid, None)
             if status in ("replicated", "failed"):
                 # TCR's times are whole seconds: an end can read earlier than the push by a fraction
                 lag = round(max(0.0, (at - rl.parse_time(record.pushedAt)).total_seconds()), 3) if at else None
@@ -356,11 +441,16 @@ class Auditor:
                     notes.append(notify.failed(*_image_args(record), reason))
                 continue
             run.still_pending.add(rid)
+            if replica is not None:
+                replica.log.judge(record)
             if status == "late" and rid not in run.late_seen:
                 run.late_seen.add(rid)
                 run.newly_late += 1
                 waited = round((self.now - rl.parse_time(record.pushedAt)).total_seconds(), 1)
-                notes.append(notify.late(*_image_args(record), run.options.sla_seconds, waited))
+                note = notify.late(*_image_args(record), run.options.sla_seconds, waited)
+                if hint:
+                    note.body["hint"] = hint
+                notes.append(note)
         notes.extend(self._announce_complete_events(run, pending, resolved))
         run.notes.extend(notes)
         if run.notify:
@@ -375,9 +465,17 @@ class Auditor:
         if not run.notify:
             return []
         pending = [notify.Notification(kind=b["kind"], id=b["id"], body=b) for b in run.outbox if "id" in b]
-        deliveries = notifier.send_all(pending, self.deadline)
-        failed = {d.id for d in deliveries if d.outcome == "failed"}
-        run.outbox = [n.body for n in pending if n.id in failed]
+        try:
+            deliveries = notifier.send_all(pending, self.deadline)
+        except Exception as exc:  # a notifier bug must not cost the report: all stay queued
+            log.event("audit.notify-error", level="error", registryId=run.registry_id, error=type(exc).__name__)
+            deliveries = [notify.Delivery(n.id, n.kind, "failed", error=type(exc).__name__) for n in pending]
+        sent = {d.id for d in deliveries if d.outcome == "sent"}
+        kept: dict[str, dict[str, Any]] = {}  # once per id: a finding announced again each run is queued once
+        for n in pending:
+            if n.id not in sent:
+                kept.setdefault(n.id, n.body)
+        run.outbox = list(kept.values())
         self._save_state(run)
         return deliveries
 
@@ -455,16 +553,111 @@ class _Run:
     late_seen: set[str] = field(default_factory=set)
     partial: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, int] = field(
-        default_factory=lambda: {"replicated": 0, "failed": 0, "late": 0, "pending": 0, "settled": 0}
+        default_factory=lambda: {"replicated": 0, "failed": 0, "late": 0, "pending": 0, "settled": 0, "unconfirmed": 0}
     )
     notes: list[Any] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    hints: dict[str, str] = field(default_factory=dict)  # record id -> the replica's last sync (no log entry)
+    log_cursors: dict[str, dict[str, Any]] = field(default_factory=dict)  # replica id -> where its log read resumes
     segment_ids: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
     notify: bool = False
     newly_late: int = 0
     segments: int = 0
     complete: bool = True
+
+
+def _owed(view: ReplicaView, pushed_at: str) -> bool:
+    """A replica created after the push does not get the image (TCR replicates what is pushed from then on)."""
+    created = _parse(view.created_at)
+    return created is None or created <= rl.parse_time(pushed_at)
+
+
+def _domain_host(domain: Any) -> str:
+    text = str(domain or "").strip()
+    try:
+        return (urlsplit(text if "://" in text else "//" + text).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _list_instances(tcr: Any, ids: list[str] | None) -> list[dict[str, Any]]:
+    """The named instances, or every instance. TCR refuses to name an instance that is not Running
+    (ErrorInstanceNotRunning): then they are picked out of the whole listing."""
+    if not ids:
+        return list(tcr.describe_instances())
+    try:
+        return list(tcr.describe_instances(ids))
+    except ApiError as exc:
+        if exc.code != "InstanceNotRunning":
+            raise
+        return [i for i in tcr.describe_instances() if i.get("registryId") in ids]
+
+
+def _place_host_events(store: Any, listed: list[dict[str, Any]], complete: bool) -> dict[str, int]:
+    """Pushes kept under their host (TCR was down and the instance unknown): move each into its instance's
+    inbox, still unexpanded. A host of no instance leaves when `listed` is every instance (the webhook would
+    have ignored it), and a host of a non-premium instance too (no replicas): both are counted and logged."""
+    counts = {"moved": 0, "nothingOwed": 0, "unresolvable": 0, "waiting": 0}
+    items = store.list_host_events()
+    if not items:
+        return counts
+    by_host = {_domain_host(i.get("publicDomain")): i for i in listed if i.get("publicDomain")}
+    moves: list[tuple[str, rl.PushEvent]] = []
+    dropped: list[str] = []
+    for item in items:
+        event = item.event
+        if event is None:
+            continue
+        inst = by_host.get(event.host.lower())
+        if inst is None and not complete:
+            counts["waiting"] += 1
+        elif inst is None:
+            dropped.append(item.key)
+            counts["unresolvable"] += 1
+            log.event("audit.unresolvable-push", level="warning", host=event.host, key=item.key)
+        elif str(inst.get("registryType")).lower() != "premium":
+            dropped.append(item.key)
+            counts["nothingOwed"] += 1
+        else:
+            moves.append((item.key, event.for_registry(str(inst["registryId"]))))
+            counts["moved"] += 1
+    store.relocate_host_events(moves, dropped)
+    return counts
+
+
+def _oldest_pending(items: list[Any], replica_ids: list[str], *, more: bool) -> dict[str, datetime]:
+    """Per replica, a time no pending push of it predates: how far back its TCR log must be read.
+
+    Inbox keys sort by day, then by event id: the first page holds the oldest day, and when more pages
+    follow, they may hold pushes of the first page's last day from its midnight on.
+    """
+    oldest: dict[str, datetime] = {}
+    days = []
+    for item in items:
+        for r in item.records:
+            days.append(r.day)
+            if r.status == "pending":
+                pushed = rl.parse_time(r.pushedAt)
+                oldest[r.replicaRegistryId] = min(pushed, oldest.get(r.replicaRegistryId, pushed))
+    if more and days:
+        midnight = rl.parse_time(max(days) + "T00:00:00Z")
+        for replica_id in replica_ids:
+            oldest[replica_id] = min(midnight, oldest.get(replica_id, midnight))
+    return oldest
+
+
+def _recent_pushes(items: list[Any], cursors: Mapping[str, Mapping[str, Any]]) -> dict[str, datetime]:
+    """Per replica with a cursor, the oldest push among records written since its chain began (first page)."""
+    recent: dict[str, datetime] = {}
+    for item in items:
+        for r in item.records:
+            since = _parse((cursors.get(r.replicaRegistryId) or {}).get("since"))
+            if r.status != "pending" or since is None or tlog.written_before(r, since):
+                continue
+            pushed = rl.parse_time(r.pushedAt)
+            recent[r.replicaRegistryId] = min(pushed, recent.get(r.replicaRegistryId, pushed))
+    return recent
 
 
 def _image_args(r: rl.Record) -> tuple[str, str, str, str, str, str, str]:
@@ -506,11 +699,12 @@ def run(
     options = parse_options(event.get("Message"), config.sla_seconds)
     run_id = run_id_of(event, now)
     auditor = Auditor(tcr, store, config, now=now, deadline=deadline)
+    listed = _list_instances(tcr, options.instances)
     if options.instances:
-        instances = tcr.describe_instances(options.instances)
+        instances = listed
         missing = sorted(set(options.instances) - {i["registryId"] for i in instances})
     else:
-        instances = [i for i in tcr.describe_instances() if str(i.get("registryType")).lower() == "premium"]
+        instances = [i for i in listed if str(i.get("registryType")).lower() == "premium"]
         missing = []
     summary: dict[str, Any] = {
         "runId": run_id,
@@ -520,9 +714,18 @@ def run(
         "errors": [],
         "complete": True,
     }
+    try:
+        summary["hostEvents"] = _place_host_events(store, listed, complete=not options.instances)
+    except ApiError as exc:
+        log.event("audit.host-events-failed", level="error", code=exc.code)
+        summary["errors"].append({"registryId": "", "code": exc.code, "message": exc.message})
+        summary["complete"] = False
+    if notifier.problem:  # NOTIFY_URL or NOTIFY_SECRET is invalid: audit anyway, notices wait in the outbox
+        error = notifier.config_error
+        summary["errors"].append({"code": error.code, "variable": error.variable, "message": error.message})
     kinds: dict[str, int] = {}
     sent = {"sent": 0, "skipped": 0, "failed": 0}
-    for inst in sorted(instances, key=lambda i: str(i["registryId"])):
+    for index, inst in enumerate(sorted(instances, key=lambda i: str(i["registryId"]))):
         registry_id = str(inst["registryId"])
         if deadline.remaining() < 20:
             summary["complete"] = False
@@ -531,7 +734,7 @@ def run(
             )
             continue
         try:
-            result = auditor.audit(inst, options, notifier)
+            result = auditor.audit(inst, options, notifier, instances_left=len(instances) - index)
             report = {"runId": run_id, "generatedAt": rl.iso_utc(now), **result.report}
             key = rl.report_key(registry_id, now.strftime("%Y-%m-%d"), run_id)
             store.put_json(key, report)
@@ -557,9 +760,11 @@ def run(
 
 def _headline(report: Mapping[str, Any]) -> dict[str, Any]:
     return {
+        "unexpandedEvents": report["unexpandedEvents"],
         "pendingBefore": report["pendingBefore"],
         "resolved": report["resolved"],
         "stillPending": report["stillPending"],
+        "unconfirmed": report["unconfirmed"],
         "findings": len(report["findings"]),
     }
 

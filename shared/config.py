@@ -34,14 +34,21 @@ NOTIFY_URL = "NOTIFY_URL"
 NOTIFY_SECRET = "NOTIFY_SECRET"
 REPLICATION_SLA_SECONDS = "REPLICATION_SLA_SECONDS"
 POLICY = "POLICY"
+AUDIT_TCR_CALL_BUDGET = "AUDIT_TCR_CALL_BUDGET"
 
 DEFAULT_WEBHOOK_TOKEN_HEADER = "X-Webhook-Token"
 DEFAULT_SLA_SECONDS = 900
+# 400 log pages of 20 entries: 10,000 pushes read at <= 0.04 TCR calls each, ~1-2 minutes of a 900 s run
+DEFAULT_AUDIT_TCR_CALL_BUDGET = 400
+MAX_AUDIT_TCR_CALL_BUDGET = 20000
 
-_REGION_RE = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_HEADER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
-_BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+$")
+_REGION_RE = re.compile(r"[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*")
+_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_HEADER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_BUCKET_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+")
+_URL_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_URL_HOST_RE = re.compile(rf"{_URL_LABEL}(?:\.{_URL_LABEL})*\.?")  # fullmatch: a DNS name or IPv4 address
+MAX_URL_LENGTH = 2048
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -149,11 +156,43 @@ def parse_endpoint(variable: str, raw: str) -> Endpoint:
             raise ConfigError(variable, "must be host:port (plain http), e.g. 127.0.0.1:9001")
     text = text.rstrip("/")
     host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not _HOST_RE.match(host):
+    if not sep or not host or not _HOST_RE.fullmatch(host):
         raise ConfigError(variable, f"must be host:port, e.g. 127.0.0.1:9001 (got {raw!r})")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(variable, f"has an invalid port (got {raw!r}); expected host:port with port 1-65535")
     return Endpoint(host, int(port_text))
+
+
+def notify_url_problem(url: str) -> str | None:
+    """Why `url` cannot be NOTIFY_URL, in words that never repeat the URL (its query may be a credential)."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"is longer than {MAX_URL_LENGTH} characters"
+    if any(not "!" <= c <= "~" for c in url):
+        return "must not contain blanks, control or non-ASCII characters (percent-encode them; IDN hosts in punycode)"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "is not a valid URL: check the host (IPv6 in [brackets]) and the port (1-65535)"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not host:
+        return "has no host: expected http(s)://host[:port]/path"
+    if "@" in parts.netloc:
+        return "must not carry user:password@ (it is not sent; NOTIFY_SECRET signs every notification)"
+    if port == 0:
+        return "has port 0: expected 1-65535"
+    if ":" in host:
+        import ipaddress  # lazily: only an IPv6 receiver needs it
+
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "has an invalid IPv6 host"
+    elif not _URL_HOST_RE.fullmatch(host):
+        return "has an invalid host name"
+    return None
 
 
 # Value objects are NamedTuples, not dataclasses: importing `dataclasses` (and the `inspect` it pulls in)
@@ -218,7 +257,7 @@ class Config:
     @property
     def region(self) -> str:
         value = _require(self._env, REGION, "SCF sets it to the function's region, e.g. ap-guangzhou")
-        if not _REGION_RE.match(value):
+        if not _REGION_RE.fullmatch(value):
             raise ConfigError(REGION, f"is not a region name like ap-guangzhou (got {value!r})")
         return value
 
@@ -235,7 +274,7 @@ class Config:
     @property
     def log_bucket(self) -> str:
         value = _require(self._env, LOG_BUCKET, "name the COS bucket of the replication log, e.g. tcr-log-1250000000")
-        if not _BUCKET_RE.match(value) or len(value) > 60:
+        if not _BUCKET_RE.fullmatch(value) or len(value) > 60:
             raise ConfigError(LOG_BUCKET, f"must be a COS bucket name <name>-<appid> in lower case (got {value!r})")
         return value
 
@@ -248,7 +287,7 @@ class Config:
                 return self.region
             except ConfigError:
                 raise ConfigError(LOG_BUCKET_REGION, "is not set and TENCENTCLOUD_REGION is not set either") from None
-        if not _REGION_RE.match(value):
+        if not _REGION_RE.fullmatch(value):
             raise ConfigError(LOG_BUCKET_REGION, f"is not a region name like ap-guangzhou (got {value!r})")
         return value
 
@@ -271,7 +310,7 @@ class Config:
     def webhook_auth(self) -> WebhookAuth:
         token = _require(self._env, WEBHOOK_TOKEN, "the TCR trigger must send this secret in a header")
         header = _get(self._env, WEBHOOK_TOKEN_HEADER) or DEFAULT_WEBHOOK_TOKEN_HEADER
-        if not _HEADER_RE.match(header):
+        if not _HEADER_RE.fullmatch(header):
             raise ConfigError(WEBHOOK_TOKEN_HEADER, f"is not a valid HTTP header name (got {header!r})")
         return WebhookAuth(token=token, header=header, hmac_secret=_get(self._env, WEBHOOK_HMAC_SECRET))
 
@@ -281,14 +320,9 @@ class Config:
         url = _get(self._env, NOTIFY_URL)
         if url is None:
             return None
-        try:
-            parts = urlsplit(url)
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-            _ = parts.port  # raises on a bad port
-        except ValueError:
-            valid = False
-        if not valid:
-            raise ConfigError(NOTIFY_URL, "must be an http(s) URL")
+        problem = notify_url_problem(url)
+        if problem:
+            raise ConfigError(NOTIFY_URL, problem)
         secret = _get(self._env, NOTIFY_SECRET)
         if secret is None:
             raise ConfigError(NOTIFY_SECRET, "is not set but NOTIFY_URL is: notifications must be signed")
@@ -301,6 +335,19 @@ class Config:
             return DEFAULT_SLA_SECONDS
         if not value.isdigit() or int(value) <= 0:
             raise ConfigError(REPLICATION_SLA_SECONDS, f"must be a positive whole number of seconds (got {value!r})")
+        return int(value)
+
+    @property
+    def audit_tcr_call_budget(self) -> int:
+        """Most DescribeReplicationInstanceSyncStatus calls one audit run makes (shared by instances and replicas)."""
+        value = _get(self._env, AUDIT_TCR_CALL_BUDGET)
+        if value is None:
+            return DEFAULT_AUDIT_TCR_CALL_BUDGET
+        if not value.isdigit() or not 1 <= int(value) <= MAX_AUDIT_TCR_CALL_BUDGET:
+            raise ConfigError(
+                AUDIT_TCR_CALL_BUDGET,
+                f"must be a whole number of TCR calls from 1 to {MAX_AUDIT_TCR_CALL_BUDGET} (got {value!r})",
+            )
         return int(value)
 
     @property

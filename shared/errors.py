@@ -28,6 +28,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "RegionNotSupported": 422,
     "UnknownRegion": 422,
     "PolicyDenied": 422,
+    "TcrRefused": 422,
     "Throttled": 429,
     "UpstreamError": 502,
     "Unavailable": 503,

@@ -15,8 +15,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from shared import log
-from shared.errors import ApiError
+from shared import jsontext, log
+from shared.errors import ApiError, ConfigError
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -29,9 +29,25 @@ def new_request_id() -> str:
 
 
 class Request:
-    """One HTTP request, whichever event shape it came in (plain class: no `dataclasses` import on cold start)."""
+    """One HTTP request, whichever event shape it came in (plain class: no `dataclasses` import on cold start).
 
-    __slots__ = ("body", "headers", "method", "params", "path", "query", "request_id", "source")
+    A body that cannot be read (too large, bad base64) is refused when the body is first used, so
+    that authentication is decided first. `authenticated` is set once the caller is known: until
+    then no error answer may carry configuration details.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_error",
+        "authenticated",
+        "headers",
+        "method",
+        "params",
+        "path",
+        "query",
+        "request_id",
+        "source",
+    )
 
     def __init__(
         self,
@@ -44,15 +60,24 @@ class Request:
         request_id: str,
         source: str,  # "function-url" or "apigw"
         params: dict[str, str] | None = None,
+        body_error: ApiError | None = None,
     ) -> None:
         self.method = method
         self.path = path
         self.headers = headers
         self.query = query
-        self.body = body
+        self._body = body
+        self._body_error = body_error
         self.request_id = request_id
         self.source = source
         self.params: dict[str, str] = params or {}
+        self.authenticated = False
+
+    @property
+    def body(self) -> str:
+        if self._body_error is not None:
+            raise self._body_error
+        return self._body
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -88,10 +113,6 @@ class Response:
         }
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _check_text(value: Any) -> None:
     """Lone surrogates decode from JSON but cannot be stored or echoed as UTF-8."""
     if isinstance(value, str):
@@ -112,7 +133,9 @@ def parse_json(body: str) -> Any:
     if not body or not body.strip():
         raise ApiError("InvalidJSON", "the request body is empty; send a JSON object")
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
+        data = jsontext.loads(body)
+    except jsontext.DuplicateKey as exc:
+        raise ApiError("InvalidJSON", f"the request body is ambiguous: {exc}; send each key once per object") from None
     except (ValueError, RecursionError) as exc:
         detail = str(exc) if isinstance(exc, ValueError) else "nesting too deep"
         raise ApiError("InvalidJSON", f"the request body is not valid JSON: {detail[:200]}") from None
@@ -134,13 +157,18 @@ def _flat_query(raw: Any) -> dict[str, str]:
     return out
 
 
-def _strip_prefix(path: str, template: str) -> str:
-    """Legacy API gateway: make the path relative to the API's own path (`/replicas/{proxy+}` -> `/...`)."""
-    static = template.split("{", 1)[0].rstrip("/")
-    if static and path.startswith(static):
-        rest = path[len(static) :]
-        if rest == "" or rest.startswith("/"):
-            return rest or "/"
+def _route_path(path: str, api_path: str) -> str:
+    """Legacy API gateway: the path to route by, given the API's own path (`requestContext.path`).
+
+    An API mounted under a prefix, whose path ends in a greedy parameter (`/replicas/{proxy+}`), routes
+    by the rest of the request path (`/replicas/regions` -> `/regions`). Any other API (an exact path
+    such as `/healthz`, or a route's own template) routes by the request path itself.
+    """
+    prefix, _, last = api_path.rstrip("/").rpartition("/")
+    if not (last.startswith("{") and last.endswith("+}")) or "{" in prefix:
+        return path
+    if path == prefix or path.startswith(prefix + "/"):
+        return path[len(prefix) :] or "/"
     return path
 
 
@@ -162,7 +190,7 @@ def parse_event(event: Any, context: Any) -> Request:
     )
     path = _text(event.get("path")) or "/"
     if source == "apigw" and isinstance(ctx, Mapping):
-        path = _strip_prefix(path, _text(ctx.get("path")))
+        path = _route_path(path, _text(ctx.get("path")))
     query = _flat_query(event.get("queryString"))
     if not query:
         query = _flat_query(event.get("queryStringParameters"))
@@ -171,13 +199,14 @@ def parse_event(event: Any, context: Any) -> Request:
         body = ""
     if not isinstance(body, str):
         body = json.dumps(body)
+    body_error = None
     if event.get("isBase64Encoded") is True and body:
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise ApiError("InvalidRequest", "body: isBase64Encoded is set but the body is not base64 UTF-8") from None
-    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
-        raise ApiError("PayloadTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+            body_error = ApiError("InvalidRequest", "body: isBase64Encoded is set but the body is not base64 UTF-8")
+    if body_error is None and len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        body_error = ApiError("PayloadTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes")
     return Request(
         method=event["httpMethod"].upper(),
         path="/" + path.strip("/") if path.strip("/") else "/",
@@ -186,6 +215,7 @@ def parse_event(event: Any, context: Any) -> Request:
         body=body,
         request_id=request_id,
         source=source,
+        body_error=body_error,
     )
 
 
@@ -257,9 +287,22 @@ def error_response(error: ApiError) -> Response:
     return Response(error.status, None, headers)
 
 
+def _not_configured(error: ConfigError, request_id: str) -> ApiError:
+    """Fail closed without telling a caller who is not authenticated how the service is configured.
+
+    The detail (which variable, what is wrong) goes to the log, under the request id the caller gets.
+    """
+    log.event("config.error", level="error", variable=error.variable, problem=error.message, requestId=request_id)
+    return ApiError(
+        "Unavailable",
+        "the service is not configured; its operator finds the cause in the function's log under this requestId",
+    )
+
+
 def handle(event: Any, context: Any, router: Router, *, before: Callable[[Request], None] | None = None) -> dict:
     """The whole HTTP life cycle of one invocation: parse, check, route, shape the reply."""
     request_id = ""
+    request: Request | None = None
     try:
         request = parse_event(event, context)
         request_id = request.request_id
@@ -270,6 +313,8 @@ def handle(event: Any, context: Any, router: Router, *, before: Callable[[Reques
         request_id = request_id or (_text(context.get("request_id")) if isinstance(context, Mapping) else "")
         request_id = request_id or new_request_id()
         log.event("request.refused", level="warning", code=exc.code, status=exc.status, requestId=request_id)
+        if isinstance(exc, ConfigError) and not (request is not None and request.authenticated):
+            exc = _not_configured(exc, request_id)
         response = error_response(exc)
         response.body = exc.to_body(request_id)
     except Exception as exc:  # the one place an unexpected failure becomes a coded answer

@@ -4,8 +4,9 @@ Every remote call goes through `LogStore._call`: bounded retries with backoff fo
 (bounded by `deadline` too), and a count in `store.calls` / `store.calls_by_op`. Build the SDK client with
 ``retry=0`` (as `make_client` does) so that the count is exact and the backoff is ours, not the SDK's 1-2-3 s sleeps.
 
-Call budgets (docs/logstore.md): webhook 1 PUT per event; audit list pages + a few segment PUTs + batch deletes
-(no GET per record); a replica-day read = 1-2 lists + a handful of segment GETs (compaction keeps them few).
+Call budgets (docs/logstore.md): webhook 1 PUT per event (expanded, or unexpanded when TCR cannot be read);
+audit list pages + a few segment PUTs + batch deletes (no GET per record); a replica-day read = 1-2 lists + a
+handful of segment GETs (compaction keeps them few).
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ RETRYABLE_CODES = frozenset(
 COMPACT_THRESHOLD = 8  # a replica-day with more segments than this is merged into one
 MAX_DELETE_BATCH = 1000
 MAX_LIMIT = 1000
-REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z]+)+(-\d+)?$")
+REGION_RE = re.compile(r"[a-z]{2,}(-[a-z]+)+(-\d+)?")
 TCRLOG_SEEN_MAX = 2000
 
 
 class InboxItem(NamedTuple):
-    """One inbox object: the pending records of one event (all its replicas)."""
+    """One inbox object: the pending records of one event (all its replicas), or an unexpanded `event`."""
 
     key: str
     records: list[Record]
+    event: rl.PushEvent | None = None  # stored before the replicas were known; `records` is then empty
 
 
 class ResolveResult:
@@ -370,10 +372,22 @@ class LogStore:
         self._put(key, rl.inbox_body(records), "application/json")
         return key
 
+    def put_unexpanded(self, event: rl.PushEvent) -> str:
+        """Durably write one push whose replicas are not known yet (TCR could not be read). Returns its key.
+
+        Deterministic key (under its instance, or under its host when the instance is unknown): a redelivery
+        overwrites it. 1 remote call (plus retries). The audit expands it (`expand_events`).
+        """
+        key = rl.unexpanded_key(event)
+        self._put(key, rl.unexpanded_body(event), "application/json")
+        return key
+
     # -----------------------------------------------------------------------------------------------------------------
     # audit: pending records from list pages, resolution into segments
 
-    def _inbox_items(self, contents: Iterable[dict[str, Any]]) -> list[InboxItem]:
+    def _inbox_items(
+        self, contents: Iterable[dict[str, Any]], parse: Callable[[str, str], rl.InboxKey] = rl.parse_inbox_key
+    ) -> list[InboxItem]:
         items = []
         for obj in contents:
             key = obj.get("Key", "")
@@ -384,9 +398,12 @@ class LogStore:
                 except ValueError:
                     updated = ""
             try:
-                parsed = rl.parse_inbox_key(key, updated)
+                parsed = parse(key, updated)
             except rl.LayoutError:
                 continue  # not ours: never delete or interpret it
+            if parsed.unexpanded and parsed.event is not None:
+                items.append(InboxItem(key, [], parsed.event))
+                continue
             if parsed.records is not None:
                 items.append(InboxItem(key, list(parsed.records)))
                 continue
@@ -395,11 +412,50 @@ class LogStore:
             if data is None:
                 continue  # deleted between list and get: resolved by someone else
             try:
-                recs = rl.parse_inbox_body(data)
+                if parsed.unexpanded:
+                    items.append(InboxItem(key, [], rl.parse_unexpanded_body(data)._replace(receivedAt=updated)))
+                else:
+                    items.append(InboxItem(key, rl.parse_inbox_body(data)))
             except (ValueError, TypeError) as exc:
                 raise ApiError("Unavailable", f"inbox object {key} is not a valid record set") from exc
-            items.append(InboxItem(key, recs))
         return items
+
+    def list_host_events(self) -> list[InboxItem]:
+        """Unexpanded pushes whose instance was not known (stored under their host): list calls only."""
+        contents, _ = self._list_all(rl.host_inbox_prefix())
+        return self._inbox_items(contents, rl.parse_host_key)
+
+    def expand_events(
+        self, expansions: Sequence[tuple[str, Sequence[Record]]], dropped: Sequence[str] = ()
+    ) -> list[InboxItem]:
+        """Replace unexpanded inbox objects by their records, crash-safe: every write first, then one batch delete.
+
+        `expansions`: (unexpanded key, its records): pending records become an inbox object (`put_event`, the key a
+        webhook with the replica list would have written), deleted ones go to segments. `dropped`: unexpanded keys
+        that leave with nothing written (nothing owed, or already expanded). A crash before the delete leaves both
+        forms, with the same eventId: the next run finds the expanded one and drops the other.
+        Returns the new inbox items of the pending records.
+        """
+        items: list[InboxItem] = []
+        deleted: list[Record] = []
+        for _, recs in expansions:
+            if not recs:
+                continue
+            if recs[0].status == "pending":
+                items.append(InboxItem(self.put_event(recs), sorted(recs, key=lambda r: r.replicaRegistryId)))
+            else:
+                deleted.extend(recs)
+        if deleted:
+            self.write_segments(deleted)
+        self._delete_many([key for key, _ in expansions] + list(dropped))
+        return items
+
+    def relocate_host_events(self, moves: Sequence[tuple[str, rl.PushEvent]], dropped: Sequence[str] = ()) -> list[str]:
+        """Move pushes stored under their host to their instance's inbox (still unexpanded), then batch-delete the
+        host keys (and `dropped`). Returns the new keys."""
+        keys = [self.put_unexpanded(event) for _, event in moves]
+        self._delete_many([key for key, _ in moves] + list(dropped))
+        return keys
 
     def list_inbox(self, registry_id: str, day: str | None = None) -> list[InboxItem]:
         """Every inbox object of a registry (or of one day): list calls only, 1000 keys per call."""
@@ -535,7 +591,7 @@ class LogStore:
         days = []
         for p in prefixes:
             name = p[len(prefix) :].rstrip("/")
-            if re.match(r"^\d{4}-\d{2}-\d{2}$", name):
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
                 days.append(name)
         return days
 
@@ -585,7 +641,7 @@ class LogStore:
                 raise ApiError("InvalidRequest", f"cursor: {exc}; start again without a cursor") from exc
 
         # a replica registry id (tcr-...) can look like a region name: only a non-tcr value is a region
-        region_filter = replica if replica and not replica.startswith("tcr-") and REGION_RE.match(replica) else None
+        region_filter = replica if replica and not replica.startswith("tcr-") and REGION_RE.fullmatch(replica) else None
         if region_filter:
             regions = [region_filter]
         else:

@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared import log
 from shared.config import Config
+from shared.errors import ConfigError
 from shared.tcr import Deadline, RetryPolicy, retry
 
 SCHEMA_VERSION = 1
@@ -301,6 +303,13 @@ class _Permanent(Exception):
         self.status = status
 
 
+def _describe(error: object) -> str:
+    """A failure's class and, for an OS error, its errno text: never the client's message, which may quote the URL."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{type(error).__name__}: {error.strerror}"
+    return type(error).__name__
+
+
 def _opener() -> Any:
     """A urllib opener that never follows redirects (a signed body is never re-posted elsewhere)."""
     import urllib.request  # lazily: only the audit sends notifications
@@ -324,6 +333,7 @@ class Notifier:
     rand: Callable[[], float] = field(default=random.random, repr=False)
     clock: Callable[[], float] = field(default=time.time, repr=False)
     calls: int = 0
+    config_error: ConfigError | None = None
 
     @classmethod
     def from_config(cls, config: Config | None = None, **kwargs: Any) -> Notifier:
@@ -333,9 +343,19 @@ class Notifier:
             return cls(None, None, **kwargs)
         return cls(target.url, target.secret, **kwargs)
 
+    @classmethod
+    def misconfigured(cls, error: ConfigError) -> Notifier:
+        """A notifier whose every delivery fails with `error`: notices wait in the outbox until it is fixed."""
+        return cls(None, None, config_error=error)
+
+    @property
+    def problem(self) -> str | None:
+        return self.config_error.message if self.config_error is not None else None
+
     @property
     def enabled(self) -> bool:
-        return bool(self.url and self.secret)
+        """Notifications are meant to go out (a misconfigured notifier is enabled: its deliveries fail)."""
+        return bool(self.url and self.secret) or self.config_error is not None
 
     def headers(self, notification: Notification, body: bytes, timestamp: int) -> dict[str, str]:
         return {
@@ -347,27 +367,32 @@ class Notifier:
         }
 
     def _post_once(self, notification: Notification, body: bytes, timeout: float) -> int:
+        """One attempt. Every failure becomes _Retryable or _Permanent with a message that never holds the URL
+        (the client's own messages may quote its path and query, where a receiver's credential can be)."""
         if self.url is None:
             raise _Permanent("NOTIFY_URL is not set")
         timestamp = int(self.clock())
+        import http.client
         import urllib.error
         import urllib.request
 
-        request = urllib.request.Request(  # noqa: S310 - NOTIFY_URL is validated to be http(s)
-            self.url, data=body, method="POST", headers=self.headers(notification, body, timestamp)
-        )
-        opener = _opener()
         self.calls += 1
         try:
-            with opener.open(request, timeout=timeout) as response:
+            request = urllib.request.Request(  # noqa: S310 - NOTIFY_URL is validated to be http(s)
+                self.url, data=body, method="POST", headers=self.headers(notification, body, timestamp)
+            )
+            with _opener().open(request, timeout=timeout) as response:
                 response.read(65536)
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
             status = int(exc.code)
             exc.close()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise _Retryable(f"{type(exc).__name__}: {reason}") from None
+        except urllib.error.URLError as exc:
+            raise _Retryable(_describe(exc.reason)) from None
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, not HTTP
+            raise _Retryable(_describe(exc)) from None
+        except Exception as exc:  # an unforeseen client failure is a failed delivery, not a crash
+            raise _Permanent(f"{type(exc).__name__} while sending") from None
         if 200 <= status < 300:
             return status
         if status in (408, 425, 429) or status >= 500:
@@ -376,6 +401,8 @@ class Notifier:
 
     def send(self, notification: Notification, deadline: Deadline | None = None) -> Delivery:
         """Deliver one notification with bounded retries inside `deadline`; never raises for delivery."""
+        if self.problem is not None:
+            return Delivery(notification.id, notification.kind, "failed", error=self.problem)
         if not self.enabled:
             return Delivery(notification.id, notification.kind, "skipped", error="NOTIFY_URL is not set")
         deadline = deadline or Deadline.never()
@@ -400,6 +427,16 @@ class Notifier:
                 rand=self.rand,
             )
         except (_Retryable, _Permanent) as exc:
+            log.event(
+                "notify.failed",
+                level="warning",
+                id=notification.id,
+                kind=notification.kind,
+                target=log.origin(self.url),
+                attempts=attempts,
+                status=exc.status,
+                error=str(exc),
+            )
             return Delivery(notification.id, notification.kind, "failed", attempts, exc.status, str(exc))
         return Delivery(notification.id, notification.kind, "sent", attempts, status)
 

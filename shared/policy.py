@@ -7,12 +7,11 @@ error naming `POLICY`: a policy that silently failed open would defeat its purpo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from shared import regions
+from shared import jsontext, regions
 from shared.errors import ApiError, ConfigError
 
 
@@ -103,7 +102,9 @@ def parse(raw: str | None) -> Policy | None:
         except OSError as exc:
             raise ConfigError("POLICY", f"names a file that cannot be read ({path}: {exc.strerror})") from None
     try:
-        data = json.loads(text)
+        data = jsontext.loads(text)
+    except jsontext.DuplicateKey as exc:
+        raise ConfigError("POLICY", f"is ambiguous: {exc}") from None
     except ValueError as exc:
         raise ConfigError("POLICY", f"is not valid JSON ({exc})") from None
     if not isinstance(data, dict):

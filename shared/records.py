@@ -6,6 +6,11 @@ Layout (see docs/logstore.md for the call budgets behind it):
             pending record in it; ``<payload>`` is the event's compact record encoded in the key so the audit reads
             pending records from LIST pages alone. When the payload would push the key over COS's 850-byte limit,
             the key ends in ``~`` instead and readers GET the body (rare path).
+            A push stored while TCR could not list the replicas is *unexpanded*: the same path, with a payload
+            that starts with ``x`` (``x~`` when it overflows) and holds the event without replicas; the audit
+            replaces it by the expanded form (same eventId).
+- by host:  ``inbox-host/<yyyy-mm-dd>/<host>/<hostEventId>/x<payload>``  an unexpanded push whose instance could
+            not be identified without TCR (no ?registryId=, domain not cached): the audit resolves the host.
 - segments: ``log/<registryId>/<replicaRegion>/<yyyy-mm-dd>/<segmentId>.jsonl``  resolved records, JSON lines
 - tcrlog:   ``tcrlog/<registryId>/<replicaRegion>/<yyyy-mm-dd>/<batchId>.jsonl``  TCR's own replication log entries
 - reports:  ``reports/<registryId>/<yyyy-mm-dd>/<runId>.json``, ``reports/latest.json``
@@ -33,15 +38,18 @@ PAYLOAD_CHUNK = 200  # payload split into path parts, so file-backed stores neve
 OVERFLOW_MARK = "~"
 
 INBOX_ROOT = "inbox"
+HOST_INBOX_ROOT = "inbox-host"
+UNEXPANDED_MARK = "x"
 LOG_ROOT = "log"
 TCRLOG_ROOT = "tcrlog"
 REPORTS_ROOT = "reports"
 STATE_ROOT = "state"
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_HEX_RE = re.compile(r"^[0-9a-f]{8,64}$")
-_B64_RE = re.compile(r"^[A-Za-z0-9_-]*$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HEX_RE = re.compile(r"[0-9a-f]{8,64}")
+_B64_RE = re.compile(r"[A-Za-z0-9_-]*")
+_HOST_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 
 
 class LayoutError(ValueError):
@@ -70,10 +78,10 @@ def parse_time(value: Any) -> datetime:
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         # Python 3.10 fromisoformat accepts only 0, 3 or 6 fractional digits and +hh:mm offsets: normalise
-        match = re.match(r"^(.*[T ]\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
+        match = re.fullmatch(r"(.*[T ]\d{2}:\d{2}:\d{2})\.(\d+)(.*)", text)
         if match:
             text = f"{match.group(1)}.{match.group(2)[:6].ljust(6, '0')}{match.group(3)}"
-        text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
+        text = re.sub(r"([+-]\d{2})(\d{2})\Z", r"\1:\2", text)
         try:
             dt = datetime.fromisoformat(text)
         except ValueError as exc:
@@ -108,13 +116,13 @@ def days_between(first: str, last: str) -> list[str]:
 
 
 def _check_name(kind: str, value: str) -> str:
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise LayoutError(f"{kind} {value!r} cannot be part of a log key (letters, digits, '-', '_', '.'; 1-64)")
     return value
 
 
 def _check_day(day: str) -> str:
-    if not isinstance(day, str) or not _DAY_RE.match(day):
+    if not isinstance(day, str) or not _DAY_RE.fullmatch(day):
         raise LayoutError(f"day {day!r} must be yyyy-mm-dd")
     try:
         datetime.strptime(day, "%Y-%m-%d")
@@ -153,6 +161,8 @@ class Record(NamedTuple):
     lagSeconds: float | None = None
     source: str = "webhook"
     updatedAt: str = ""
+    reportedAt: str | None = None  # the sender's push time when it was too far ahead; pushedAt is then the receipt
+    hint: str | None = None  # pending only: why it is not resolved although the replica synced (not stored)
 
     @property
     def record_id(self) -> tuple[str, str]:
@@ -168,6 +178,8 @@ class Record(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION}
         out.update(self._asdict())
+        if self.hint is None:
+            del out["hint"]  # optional: absent rather than null, so stored records keep their shape
         return out
 
     def with_status(
@@ -187,6 +199,7 @@ class Record(NamedTuple):
             lagSeconds=lag_seconds,
             source=source or self.source,
             updatedAt=iso_utc(updated_at),
+            hint=None,
         )
 
     @classmethod
@@ -215,11 +228,22 @@ class Record(NamedTuple):
             raise ValueError(f"record status {self.status!r} is not one of {STATUSES}")
         if self.replicatedAt is not None and not isinstance(self.replicatedAt, str):
             raise ValueError("record field replicatedAt must be a string or null")
+        if self.reportedAt is not None:
+            if not isinstance(self.reportedAt, str):
+                raise ValueError("record field reportedAt must be a string or null")
+            parse_time(self.reportedAt)
         if self.lagSeconds is not None and (
             not isinstance(self.lagSeconds, (int, float)) or isinstance(self.lagSeconds, bool)
         ):
             raise ValueError("record field lagSeconds must be a number or null")
+        if self.hint is not None and not isinstance(self.hint, str):
+            raise ValueError("record field hint must be a string or absent")
         parse_time(self.pushedAt)
+
+
+def unconfirmed_hint(synced_at: Any) -> str:
+    """The hint of a pending record whose replica synced after the push although TCR's log did not name it."""
+    return f"replica synced at {iso_utc(synced_at)}; TCR's log did not list this image"
 
 
 def event_id(
@@ -255,17 +279,23 @@ def event_records(
     event_type: str = "pushImage",
     status: str = "pending",
     source: str = "webhook",
+    reported_at: Any = None,
 ) -> list[Record]:
-    """The records of one event, one per replica ``(replicaRegistryId, replicaRegion)``, sorted by replica id."""
+    """The records of one event, one per replica ``(replicaRegistryId, replicaRegion)``, sorted by replica id.
+
+    ``reported_at`` is the sender's time when the push is recorded at another (its receipt); the event id comes
+    from the sender's time then, so a redelivery received later is still the same event.
+    """
     eid = event_id(
         registry_id=registry_id,
         namespace=namespace,
         repository=repository,
         tag=tag,
         digest=digest,
-        occurred_at=pushed_at,
+        occurred_at=pushed_at if reported_at is None else reported_at,
         event_type=event_type,
     )
+    reported = None if reported_at is None else iso_utc(reported_at)
     pushed = iso_utc(pushed_at)
     updated = iso_utc(now)
     out = []
@@ -286,6 +316,7 @@ def event_records(
             status=status,
             source=source,
             updatedAt=updated,
+            reportedAt=reported,
         )
         rec.validate()
         out.append(rec)
@@ -332,6 +363,8 @@ _COMPACT_FIELDS = (
     "source",
     "status",
 )
+# optional event fields, after the replica pairs in the compact array; left out while null (older keys lack them)
+_COMPACT_OPTIONAL = ("reportedAt",)
 
 
 def _b64(data: bytes) -> str:
@@ -339,7 +372,7 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    if not _B64_RE.match(text):
+    if not _B64_RE.fullmatch(text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -356,31 +389,50 @@ def _event_fields(records: Sequence[Record]) -> Record:
     for rec in records[1:]:
         if rec.eventId != first.eventId or rec.registryId != first.registryId:
             raise ValueError("all records of an inbox object must belong to one event")
-        if any(getattr(rec, name) != getattr(first, name) for name in _COMPACT_FIELDS):
+        if any(getattr(rec, name) != getattr(first, name) for name in (*_COMPACT_FIELDS, *_COMPACT_OPTIONAL)):
             raise ValueError("records of one event must agree on the event fields")
     if len({rec.replicaRegistryId for rec in records}) != len(records):
         raise ValueError("one record per replica")
     return first
 
 
+def _pack(doc: Any, mark: str = "") -> str:
+    """JSON, raw-deflated when shorter, base64url (``z…`` deflated, ``j…`` plain), cut into path parts."""
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = packer.compress(raw) + packer.flush()
+    text = mark + ("z" + _b64(packed) if len(packed) < len(raw) else "j" + _b64(raw))
+    return "/".join(text[i : i + PAYLOAD_CHUNK] for i in range(0, len(text), PAYLOAD_CHUNK))
+
+
+def _unpack(payload: str) -> Any:
+    kind, body = payload[:1], payload[1:]
+    data = _unb64(body)
+    if kind == "z":
+        data = zlib.decompress(data, -15)
+    elif kind != "j":
+        raise ValueError("unknown payload kind")
+    return json.loads(data.decode("utf-8"))
+
+
 def encode_payload(records: Sequence[Record]) -> str:
     first = _event_fields(records)
+    optional = [getattr(first, name) for name in _COMPACT_OPTIONAL]
+    while optional and optional[-1] is None:
+        optional.pop()
     compact = [
         SCHEMA_VERSION,
         *[getattr(first, name) for name in _COMPACT_FIELDS],
         sorted([rec.replicaRegistryId, rec.replicaRegion] for rec in records),
+        *optional,
     ]
-    raw = json.dumps(compact, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
-    packed = packer.compress(raw) + packer.flush()
-    text = "z" + _b64(packed) if len(packed) < len(raw) else "j" + _b64(raw)
-    return "/".join(text[i : i + PAYLOAD_CHUNK] for i in range(0, len(text), PAYLOAD_CHUNK))
+    return _pack(compact)
 
 
 def inbox_key(records: Sequence[Record]) -> str:
     """Deterministic key of one event's inbox object; the same event with the same replicas maps to the same key."""
     first = _event_fields(records)
-    if not _HEX_RE.match(first.eventId):
+    if not _HEX_RE.fullmatch(first.eventId):
         raise LayoutError(f"eventId {first.eventId!r} must be lowercase hex")
     for rec in records:
         _check_name("replicaRegion", rec.replicaRegion)
@@ -397,6 +449,8 @@ class InboxKey(NamedTuple):
     day: str
     event_id: str
     records: tuple[Record, ...] | None  # None: overflow or undecodable, GET the body
+    unexpanded: bool = False  # an unexpanded push: `event` (or, when None, the body) holds it
+    event: PushEvent | None = None
 
 
 def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
@@ -407,22 +461,25 @@ def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
     registry_id, day, eid = parts[1], parts[2], parts[3]
     _check_name("registryId", registry_id)
     _check_day(day)
-    if not _HEX_RE.match(eid):
+    if not _HEX_RE.fullmatch(eid):
         raise LayoutError(f"not an inbox key: {key!r}")
     payload = "".join(parts[4:])
     if payload == OVERFLOW_MARK:
         return InboxKey(key, registry_id, day, eid, None)
+    if payload.startswith(UNEXPANDED_MARK):
+        event = _event_from_payload(payload[1:], registry_id=registry_id, day=day, eid=eid, received=updated_at)
+        return InboxKey(key, registry_id, day, eid, () if event else None, True, event)
     try:
-        kind, body = payload[0], payload[1:]
-        data = _unb64(body)
-        if kind == "z":
-            data = zlib.decompress(data, -15)
-        elif kind != "j":
-            raise ValueError("unknown payload kind")
-        compact = json.loads(data.decode("utf-8"))
-        if not isinstance(compact, list) or len(compact) != len(_COMPACT_FIELDS) + 2 or compact[0] != SCHEMA_VERSION:
+        compact = _unpack(payload)
+        fixed = len(_COMPACT_FIELDS) + 2
+        if (
+            not isinstance(compact, list)
+            or not fixed <= len(compact) <= fixed + len(_COMPACT_OPTIONAL)
+            or compact[0] != SCHEMA_VERSION
+        ):
             raise ValueError("unknown payload shape")
-        values = dict(zip(_COMPACT_FIELDS, compact[1:-1], strict=True))
+        values = dict(zip(_COMPACT_FIELDS, compact[1 : fixed - 1], strict=True))
+        values.update(zip(_COMPACT_OPTIONAL, compact[fixed:], strict=False))
         records = tuple(
             Record(
                 eventId=eid,
@@ -432,7 +489,7 @@ def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
                 updatedAt=updated_at,
                 **values,
             )
-            for replica_id, region in compact[-1]
+            for replica_id, region in compact[fixed - 1]
         )
         for rec in records:
             rec.validate()
@@ -441,6 +498,234 @@ def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
     except (ValueError, TypeError, IndexError, zlib.error, binascii.Error, UnicodeDecodeError):
         return InboxKey(key, registry_id, day, eid, None)
     return InboxKey(key, registry_id, day, eid, records)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# unexpanded pushes: stored before the replica list was known
+
+
+class PushEvent(NamedTuple):
+    """One push (or delete) kept without its replicas because TCR could not be read; the audit expands it.
+
+    `registryId` is "" while only the `host` of the push is known (the instance could not be identified); its
+    `eventId` is then a host event id, and `for_registry` gives the event the instance's records will carry.
+    """
+
+    eventId: str
+    eventType: str
+    registryId: str
+    host: str
+    namespace: str
+    repository: str
+    tag: str
+    digest: str
+    pushedAt: str
+    operator: str
+    receivedAt: str = ""
+    reportedAt: str = ""  # the sender's time when it was too far ahead to be the push time (see Record)
+
+    @property
+    def day(self) -> str:
+        return self.pushedAt[:10]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION}
+        out.update(self._asdict())
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PushEvent:
+        """Unknown keys are ignored, so a later version may add fields."""
+        if not isinstance(data, dict):
+            raise ValueError("an unexpanded event must be a JSON object")
+        version = data.get("schemaVersion", SCHEMA_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
+            raise ValueError(f"unsupported schemaVersion {version!r}")
+        event = cls(**{name: data[name] for name in cls._fields if name in data})
+        event.validate()
+        return event
+
+    def validate(self) -> None:
+        for name in self._fields:
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"event field {name} must be a string")
+        for name in ("eventId", "eventType", "pushedAt"):
+            if not getattr(self, name):
+                raise ValueError(f"event field {name} must be a non-empty string")
+        if not self.registryId and not self.host:
+            raise ValueError("an unexpanded event needs its registryId or its host")
+        if not _HEX_RE.fullmatch(self.eventId):
+            raise LayoutError(f"eventId {self.eventId!r} must be lowercase hex")
+        parse_time(self.pushedAt)
+        if self.reportedAt:
+            parse_time(self.reportedAt)
+
+    def for_registry(self, registry_id: str) -> PushEvent:
+        """The same push, now that its instance is known (its eventId becomes the records' eventId)."""
+        return push_event(
+            registry_id=registry_id,
+            host=self.host,
+            namespace=self.namespace,
+            repository=self.repository,
+            tag=self.tag,
+            digest=self.digest,
+            pushed_at=self.pushedAt,
+            operator=self.operator,
+            event_type=self.eventType,
+            received_at=self.receivedAt or None,
+            reported_at=self.reportedAt or None,
+        )
+
+    def records(
+        self, *, primary_region: str, replicas: Iterable[tuple[str, str]], now: Any, status: str = "pending"
+    ) -> list[Record]:
+        """The per-replica records of this event (the same a webhook with the replica list would have written)."""
+        if not self.registryId:
+            raise ValueError("an event known only by its host cannot be expanded")
+        return event_records(
+            registry_id=self.registryId,
+            primary_region=primary_region,
+            namespace=self.namespace,
+            repository=self.repository,
+            tag=self.tag,
+            digest=self.digest,
+            pushed_at=self.pushedAt,
+            reported_at=self.reportedAt or None,
+            operator=self.operator,
+            replicas=replicas,
+            now=now,
+            event_type=self.eventType,
+            status=status,
+        )
+
+
+def host_event_id(
+    *, host: str, namespace: str, repository: str, tag: str, digest: str, occurred_at: Any, event_type: str
+) -> str:
+    """Deterministic id of a push known only by its host: a redelivery maps to the same key."""
+    return _sha("hostevent", host, namespace, repository, tag, digest, iso_utc(occurred_at), event_type)[:24]
+
+
+def push_event(
+    *,
+    registry_id: str,
+    host: str,
+    namespace: str,
+    repository: str,
+    tag: str,
+    digest: str,
+    pushed_at: Any,
+    operator: str,
+    event_type: str = "pushImage",
+    received_at: Any = None,
+    reported_at: Any = None,
+) -> PushEvent:
+    """An unexpanded event: under its instance when `registry_id` is known (same eventId as its records), else
+    under its host."""
+    if registry_id:
+        _check_name("registryId", registry_id)
+        eid = event_id(
+            registry_id=registry_id,
+            namespace=namespace,
+            repository=repository,
+            tag=tag,
+            digest=digest,
+            occurred_at=pushed_at if reported_at is None else reported_at,
+            event_type=event_type,
+        )
+    else:
+        eid = host_event_id(
+            host=host,
+            namespace=namespace,
+            repository=repository,
+            tag=tag,
+            digest=digest,
+            occurred_at=pushed_at if reported_at is None else reported_at,
+            event_type=event_type,
+        )
+    event = PushEvent(
+        eventId=eid,
+        eventType=event_type,
+        registryId=registry_id,
+        host=host,
+        namespace=namespace,
+        repository=repository,
+        tag=tag,
+        digest=digest,
+        pushedAt=iso_utc(pushed_at),
+        operator=str(operator),
+        receivedAt=iso_utc(received_at) if received_at is not None else "",
+        reportedAt=iso_utc(reported_at) if reported_at is not None else "",
+    )
+    event.validate()
+    return event
+
+
+# in the key: every field but those of the key's path (registryId, day, eventId) and receivedAt (LastModified)
+_EVENT_KEY_FIELDS = ("eventType", "host", "namespace", "repository", "tag", "digest", "pushedAt", "operator")
+
+
+def host_key_part(host: str) -> str:
+    """The host as a key part: itself when it is a plain lower-case DNS name, else a hash (never a DNS name)."""
+    return host if _HOST_RE.fullmatch(host) else "_" + _sha("host", host)[:32]
+
+
+def host_inbox_prefix(day: str | None = None) -> str:
+    return f"{HOST_INBOX_ROOT}/" if day is None else f"{HOST_INBOX_ROOT}/{_check_day(day)}/"
+
+
+def unexpanded_key(event: PushEvent) -> str:
+    """Deterministic key of an unexpanded event: a redelivery of the same push overwrites it."""
+    event.validate()
+    if event.registryId:
+        base = f"{inbox_prefix(event.registryId, event.day)}{event.eventId}/"
+    else:
+        base = f"{host_inbox_prefix(event.day)}{host_key_part(event.host)}/{event.eventId}/"
+    fields = {name: getattr(event, name) for name in _EVENT_KEY_FIELDS}
+    if event.reportedAt:
+        fields["reportedAt"] = event.reportedAt
+    key = base + _pack(fields, UNEXPANDED_MARK)
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        return base + UNEXPANDED_MARK + OVERFLOW_MARK
+    return key
+
+
+def unexpanded_body(event: PushEvent) -> bytes:
+    return json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_unexpanded_body(data: bytes) -> PushEvent:
+    return PushEvent.from_dict(json.loads(data.decode("utf-8")))
+
+
+def _event_from_payload(payload: str, *, registry_id: str, day: str, eid: str, received: str) -> PushEvent | None:
+    """The event in an unexpanded key's payload, or None (overflow or undecodable: GET the body)."""
+    if payload == OVERFLOW_MARK:
+        return None
+    try:
+        doc = _unpack(payload)
+        if not isinstance(doc, dict):
+            raise ValueError("unknown payload shape")
+        event = PushEvent.from_dict({**doc, "eventId": eid, "registryId": registry_id, "receivedAt": received})
+        if event.day != day:
+            raise ValueError("payload date does not match the key's date")
+    except (ValueError, TypeError, zlib.error, binascii.Error, UnicodeDecodeError):
+        return None
+    return event
+
+
+def parse_host_key(key: str, updated_at: str = "") -> InboxKey:
+    """An ``inbox-host/<day>/<host>/<hostEventId>/x<payload>`` key (registry_id is "")."""
+    parts = key.split("/")
+    if len(parts) < 5 or parts[0] != HOST_INBOX_ROOT:
+        raise LayoutError(f"not a host inbox key: {key!r}")
+    day, eid = parts[1], parts[3]
+    _check_day(day)
+    payload = "".join(parts[4:])
+    if not _HEX_RE.fullmatch(eid) or not payload.startswith(UNEXPANDED_MARK):
+        raise LayoutError(f"not a host inbox key: {key!r}")
+    event = _event_from_payload(payload[1:], registry_id="", day=day, eid=eid, received=updated_at)
+    return InboxKey(key, "", day, eid, () if event else None, True, event)
 
 
 def inbox_body(records: Sequence[Record]) -> bytes:

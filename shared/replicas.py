@@ -6,17 +6,25 @@ of DESIGN.md §3. TCR's own refusals arrive as the same `ApiError` codes (see `s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timezone
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from shared import log, regions, rules
 from shared import policy as policy_mod
-from shared import regions, rules
 from shared.config import Config
 from shared.errors import ApiError
 from shared.regions import Region
 
 REPLICA_FIELDS = ("replicaRegistryId", "region", "regionId", "status", "createdAt")
+# TCR's CreatedAt has whole seconds: a replica created more than this after ours can never tie with it.
+CREATED_AT_RESOLUTION_S = 1.0
+# Allowance for the function's clock against TCR's when waiting for that moment to pass.
+CLOCK_SKEW_S = 0.5
+# Time kept back from the invocation's deadline for the listing, a deletion and the answer.
+CAP_CHECK_RESERVE_S = 5.0
+_LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _replica_view(rep: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,13 +61,46 @@ def _parse_time(value: str | None) -> datetime | None:
         return None
 
 
+def creation_order(rep: Mapping[str, Any]) -> tuple[datetime, str]:
+    """Oldest first; a replica without a creation time counts as the newest; ties by replica id."""
+    return _parse_time(rep.get("createdAt")) or _LATEST, str(rep.get("replicaRegistryId") or "")
+
+
+def split_at_cap(replicas: Iterable[Mapping[str, Any]], cap: int) -> tuple[list[Any], list[Any]]:
+    """(kept, beyond): the `cap` replicas created first, and those created after them.
+
+    Every request that raced past the cap check computes the same split from the same list, so each
+    can tell on its own whether its replica is one too many.
+    """
+    ordered = sorted(replicas, key=creation_order)
+    return ordered[:cap], ordered[cap:]
+
+
+def settle_delay(created_at: datetime | None, now: datetime) -> float:
+    """Seconds to wait until no replica created later can share `created_at` (TCR's whole seconds)."""
+    if created_at is None:
+        return CREATED_AT_RESOLUTION_S + CLOCK_SKEW_S
+    settled = created_at + timedelta(seconds=CREATED_AT_RESOLUTION_S + CLOCK_SKEW_S)
+    return max(0.0, (settled - now).total_seconds())
+
+
 class ReplicaService:
     """Replica operations over a TCR adapter and (for logs and pending counts) the COS log store."""
 
-    def __init__(self, tcr: Any, config: Config | None = None, store_factory: Any = None) -> None:
+    def __init__(
+        self,
+        tcr: Any,
+        config: Config | None = None,
+        store_factory: Any = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
         self.tcr = tcr
         self.config = config or Config()
         self._store_factory = store_factory
+        self._sleep = sleep
+        self._now = now
 
     def _policy(self) -> policy_mod.Policy | None:
         return policy_mod.parse(self.config.policy)
@@ -139,14 +180,92 @@ class ReplicaService:
         )
         if not created.get("createdAt"):
             # TCR's create answer carries only the id; its listing knows the status and creation time
-            new_id = created.get("replicaRegistryId")
-            listed = self.tcr.list_replicas(registry_id, region=inst.get("region"))
-            created = next((r for r in listed if r.get("replicaRegistryId") == new_id), created)
+            created = self._listed_version(registry_id, inst, created)
+        created = {
+            **created,
+            "region": created.get("region") or plan.replica_region.name,
+            "regionId": created.get("regionId") or plan.replica_region.region_id,
+        }
+        policy = self._policy()
+        if policy is not None and policy.max_replicas is not None:
+            created = self._keep_within_cap(registry_id, inst, created, policy.max_replicas)
         view = _replica_view(created)
-        view["region"] = view["region"] or plan.replica_region.name
-        view["regionId"] = view["regionId"] or plan.replica_region.region_id
         view["registryId"] = registry_id
         return {"replica": view}
+
+    def _listed_version(self, registry_id: str, inst: Mapping[str, Any], rep: dict[str, Any]) -> dict[str, Any]:
+        new_id = rep.get("replicaRegistryId")
+        listed = self.tcr.list_replicas(registry_id, region=inst.get("region"))
+        return next((r for r in listed if r.get("replicaRegistryId") == new_id), rep)
+
+    def _keep_within_cap(
+        self, registry_id: str, inst: Mapping[str, Any], mine: dict[str, Any], cap: int
+    ) -> dict[str, Any]:
+        """Concurrent creates can each pass the cap check before any of them exists. After creating,
+        every request waits until no later replica can tie with its own, lists the replicas, and deletes
+        its own if it is beyond the `cap` created first: exactly `cap` remain, whoever raced."""
+        delay = settle_delay(_parse_time(mine.get("createdAt")), self._now())
+        deadline = getattr(self.tcr, "deadline", None)
+        if deadline is not None:
+            delay = min(delay, max(0.0, deadline.remaining() - CAP_CHECK_RESERVE_S))
+        if delay > 0:
+            self._sleep(delay)
+        mine_id = mine.get("replicaRegistryId")
+        listed = self.tcr.list_replicas(registry_id, region=inst.get("region"))
+        found = next((r for r in listed if r.get("replicaRegistryId") == mine_id), None)
+        if found is None:
+            listed.append(mine)
+        kept, beyond = split_at_cap(listed, cap)
+        if all(r.get("replicaRegistryId") != mine_id for r in beyond):
+            return {**mine, **{k: v for k, v in (found or {}).items() if v is not None}}
+        raise self._undo_beyond_cap(registry_id, inst, mine, kept, cap, len(listed))
+
+    def _undo_beyond_cap(
+        self,
+        registry_id: str,
+        inst: Mapping[str, Any],
+        mine: Mapping[str, Any],
+        kept: list[Mapping[str, Any]],
+        cap: int,
+        total: int,
+    ) -> ApiError:
+        mine_id = str(mine.get("replicaRegistryId"))
+        try:
+            self.tcr.delete_replica(registry_id, mine_id, int(mine["regionId"]), region=inst.get("region"))
+            outcome, deleted = "was deleted again", True
+        except ApiError as exc:
+            outcome = (
+                f"could not be deleted ({exc.code}: {exc.message}); delete it with "
+                f"DELETE /instances/{registry_id}/replicas/{mine_id}"
+            )
+            deleted = False
+        winners = ", ".join(f"{r.get('replicaRegistryId')} ({r.get('region')})" for r in kept) or "none"
+        message = (
+            f"the organisation's policy allows at most {cap} replica(s) per instance; concurrent requests made "
+            f"{total}, and the {cap} created first are kept: {winners}. This request's replica {mine_id} in "
+            f"{mine.get('region')} was created after them and {outcome}; delete a replica or raise maxReplicas "
+            "in POLICY before trying again"
+        )
+        log.event(
+            "replicas.over-cap",
+            level="warning",
+            registryId=registry_id,
+            replicaRegistryId=mine_id,
+            cap=cap,
+            total=total,
+            deleted=deleted,
+        )
+        return ApiError(
+            "PolicyDenied",
+            message,
+            details={
+                "violations": [{"code": "PolicyDenied", "rule": "organisation-policy", "message": message}],
+                "replicas": [
+                    {"replicaRegistryId": r.get("replicaRegistryId"), "region": r.get("region")} for r in kept
+                ],
+                "replica": {**_replica_view(mine), "registryId": registry_id, "deleted": deleted},
+            },
+        )
 
     def delete(self, registry_id: str, replica_id: str) -> dict[str, Any]:
         inst, rep = self._find_replica(registry_id, replica_id)
@@ -159,12 +278,13 @@ class ReplicaService:
         self.tcr.delete_replica(registry_id, replica_id, int(region_id), region=inst.get("region"))
         return {"deleted": {**_replica_view(rep), "registryId": registry_id}}
 
-    def delete_instance(self, registry_id: str) -> dict[str, Any]:
+    def delete_instance(self, registry_id: str, *, delete_bucket: bool = False) -> dict[str, Any]:
+        """Delete a primary; its COS bucket (every image) only when the caller asked for it."""
         inst = self.instance(registry_id)
         reps = self.tcr.list_replicas(registry_id, region=inst.get("region"))
         rules.check_delete_instance(registry_id, [_as_rule_replica(r) for r in reps])
-        self.tcr.delete_instance(registry_id, region=inst.get("region"))
-        return {"deleted": {"registryId": registry_id, "region": inst.get("region")}}
+        self.tcr.delete_instance(registry_id, delete_bucket=delete_bucket, region=inst.get("region"))
+        return {"deleted": {"registryId": registry_id, "region": inst.get("region"), "bucketDeleted": delete_bucket}}
 
     # -- sync ---------------------------------------------------------------------------------------
 
@@ -203,4 +323,24 @@ class ReplicaService:
             limit=int(query.get("limit") or 100),
             cursor=query.get("cursor"),
         )
-        return page.to_body()
+        body = page.to_body()
+        return self._with_hints(registry_id, body)
+
+    def _with_hints(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Pending records carry the audit's hint (kept in its state object: one GET per page, none per record)."""
+        pending = [r for r in body.get("records", []) if r.get("status") == "pending"]
+        if not pending:
+            return body
+        hints = self._store().get_state(registry_id).get("hints")
+        if not isinstance(hints, dict) or not hints:
+            return body
+        from shared import records  # the log store imported it already
+
+        for rec in pending:
+            synced = hints.get(f"{rec.get('eventId')}:{rec.get('replicaRegistryId')}")
+            if isinstance(synced, str):
+                try:
+                    rec["hint"] = records.unconfirmed_hint(synced)
+                except ValueError:
+                    continue
+        return body

@@ -13,14 +13,27 @@ from typing import Any, NamedTuple
 
 from shared.errors import ApiError
 
-REGISTRY_ID = r"^tcr-[a-z0-9]{1,32}$"
-REPLICA_ID = r"^tcr-[a-z0-9]{1,32}(-[a-z0-9]{1,16}){0,3}$"
-ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
-REGION_REF = r"^([a-z]{2}-[a-z0-9-]{2,40}|[0-9]{1,6})$"
+# Every pattern must match the whole text. JSON Schema patterns are ECMA-262 regexes, where `$` is the end
+# of the text; in Python (this compiler, and jsonschema) `$` also matches before a final newline, so each
+# pattern ends in `$(?!\n)`, which means the end in both ("tcr-abc\n" is not an id).
+_END = r"$(?!\n)"
+REGISTRY_ID = r"^tcr-[a-z0-9]{1,32}$(?!\n)"
+REPLICA_ID = r"^tcr-[a-z0-9]{1,32}(-[a-z0-9]{1,16}){0,3}$(?!\n)"
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$(?!\n)"
+REGION_REF = r"^([a-z]{2}-[a-z0-9-]{2,40}|[0-9]{1,6})$(?!\n)"
+DIGEST = r"^[a-z0-9]+:[a-fA-F0-9]{32,256}$(?!\n)"
+# A tag as registries accept it; Harbor sends the digest as the tag of an untagged push.
+TAG = r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-fA-F0-9]{32,256})?$(?!\n)"
+# Repository names as the distribution spec defines them (lower case, separators inside, components
+# joined by '/'); a namespace is one component, read leniently (TCR's own rule is not documented).
+NAMESPACE = r"^[a-z0-9][a-z0-9._-]*$(?!\n)"
+REPOSITORY = r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$(?!\n)"
 RECORD_STATUSES = ["pending", "replicated", "late", "failed", "deleted"]
 
-_SHORT = {"type": "string", "minLength": 1, "maxLength": 256}
-_NAME = {"type": "string", "minLength": 1, "maxLength": 512}
+_NAMESPACE = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": NAMESPACE}
+_REPOSITORY = {"type": "string", "minLength": 1, "maxLength": 512, "pattern": REPOSITORY}
+_TAG = {"type": "string", "maxLength": 256, "pattern": TAG}
+_DIGEST = {"type": "string", "pattern": DIGEST}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "path.registryId": {"type": "string", "pattern": REGISTRY_ID},
@@ -50,7 +63,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "query.reportLink": {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"ttl": {"type": "string", "pattern": r"^[1-9][0-9]{1,4}$"}},
+        "properties": {"ttl": {"type": "string", "pattern": r"^[1-9][0-9]{1,4}$(?!\n)"}},
+    },
+    "query.deleteInstance": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"deleteBucket": {"enum": ["true", "false"]}},
     },
     "query.replicationLogs": {
         "type": "object",
@@ -60,9 +78,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "since": {"type": "string", "pattern": ISO_8601},
             "until": {"type": "string", "pattern": ISO_8601},
             "status": {"enum": RECORD_STATUSES},
-            "repository": {"type": "string", "minLength": 1, "maxLength": 512},
-            "limit": {"type": "string", "pattern": r"^(1000|[1-9][0-9]{0,2})$"},
-            "cursor": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,2048}={0,2}$"},
+            "repository": _REPOSITORY,
+            "limit": {"type": "string", "pattern": r"^(1000|[1-9][0-9]{0,2})$(?!\n)"},
+            "cursor": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,2048}={0,2}$(?!\n)"},
         },
     },
     "query.webhook": {
@@ -87,8 +105,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                         "items": {
                             "type": "object",
                             "properties": {
-                                "digest": {"type": "string", "pattern": r"^[a-z0-9]+:[a-fA-F0-9]{32,256}$"},
-                                "tag": {"type": "string", "maxLength": 256},
+                                "digest": _DIGEST,
+                                "tag": _TAG,
                                 "resource_url": {"type": "string", "maxLength": 2048},
                             },
                         },
@@ -96,9 +114,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "repository": {
                         "type": "object",
                         "properties": {
-                            "name": _NAME,
-                            "namespace": _SHORT,
-                            "repo_full_name": _NAME,
+                            "name": _REPOSITORY,
+                            "namespace": _NAMESPACE,
+                            "repo_full_name": _REPOSITORY,
                             "repo_type": {"type": "string"},
                             "date_created": {"type": "integer"},
                         },
@@ -125,14 +143,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                             "type": "object",
                             "properties": {
                                 "mediaType": {"type": "string", "maxLength": 256},
-                                "digest": {"type": "string", "pattern": r"^[a-z0-9]+:[a-fA-F0-9]{32,256}$"},
-                                "repository": _NAME,
+                                "digest": _DIGEST,
+                                "repository": _REPOSITORY,
                                 "url": {"type": "string", "maxLength": 2048},
-                                "tag": {"type": "string", "maxLength": 256},
+                                "tag": _TAG,
                                 "size": {"type": "integer", "minimum": 0},
                             },
                         },
                         "request": {"type": "object", "properties": {"host": {"type": "string", "maxLength": 512}}},
+                        "actor": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 256}}},
                     },
                 },
             }
@@ -375,7 +394,7 @@ def _reason(error: Problem) -> str:
     if rule == "const":
         return f"must be {value!r}"
     if rule == "pattern":
-        return f"has an invalid format (must match {value})"
+        return f"has an invalid format (must match {value.replace(_END, '$')})"
     if rule in ("minLength", "maxLength"):
         return f"length must be {'at least' if rule == 'minLength' else 'at most'} {value}"
     if rule in ("minimum", "maximum"):

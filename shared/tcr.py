@@ -176,10 +176,40 @@ CONFLICT_CODES = frozenset(
     }
 )
 REGION_CODES = frozenset({"InvalidParameter.UnsupportedRegion", "FailedOperation.ValidateSupportedRegionFail"})
+# Classes of codes by which TCR refuses a request (the request cannot succeed as it is), as opposed to
+# failing (InternalError*, network, 5xx): an unforeseen refusal is 422 TcrRefused, not 502.
+REFUSAL_CLASSES = frozenset(
+    {
+        "InvalidParameter",
+        "FailedOperation",
+        "UnsupportedOperation",
+        "OperationDenied",
+        "ResourceInsufficient",
+        "LimitExceeded",
+    }
+)
+# Codes filed under a refusal class that name a fault of TCR itself (errorcodes.py: database, dependency,
+# empty answer of its core, its own client): a retry may succeed, so they stay failures.
+UPSTREAM_FAULT_CODES = frozenset(
+    {
+        "FailedOperation.DbError",
+        "FailedOperation.DependenceError",
+        "FailedOperation.EmptyCoreBody",
+        "FailedOperation.ErrorGetDBDataError",
+        "FailedOperation.GetDBDataError",
+        "FailedOperation.GetSecurityPolicyFail",
+        "FailedOperation.GetTcrClient",
+    }
+)
 
 
 def is_rate_limit(code: str) -> bool:
     return code == "RequestLimitExceeded" or code.startswith("RequestLimitExceeded.")
+
+
+def is_refusal(code: str) -> bool:
+    """TCR refused the request (its code's class says so), rather than failed to carry it out."""
+    return code.split(".", 1)[0] in REFUSAL_CLASSES and code not in UPSTREAM_FAULT_CODES
 
 
 class TcrCallError(Exception):
@@ -250,6 +280,17 @@ def map_error(err: TcrCallError, *, not_found: str = "InstanceNotFound") -> TcrA
         ours, text = "Unavailable", f"TCR could not be reached or answered badly: {upstream} {ref}; retry later"
     elif code == "DeadlineExceeded":
         ours, text = "Unavailable", f"no time left in this invocation to call TCR {ref}; retry"
+    elif is_refusal(code):
+        tcr = {"code": code, "message": upstream}
+        if err.request_id:
+            tcr["requestId"] = err.request_id
+        text = (
+            f"TCR refused {err.action}: {upstream} {ref}; see error.tcr, change the request or the instance "
+            "as TCR says (retrying the same request will not help)"
+        )
+        return TcrApiError(
+            "TcrRefused", text, tcr_code=code, request_id=err.request_id, action=err.action, details={"tcr": tcr}
+        )
     else:
         ours, text = "UpstreamError", f"TCR call failed: {upstream} {ref}"
     return TcrApiError(ours, text, tcr_code=code, request_id=err.request_id, action=err.action)
@@ -391,6 +432,11 @@ class TcrAdapter:
     def set_deadline(self, deadline: Deadline) -> None:
         """Bound every later call's retries by this invocation's deadline."""
         self.deadline = deadline
+
+    def warm(self, region: str | None = None) -> None:
+        """Import the SDK and build the client now (a cold container's first call pays for it), so that a
+        deadline set next bounds the remote calls only."""
+        self._client(self._region(region))
 
     def _client(self, region: str) -> Any:
         endpoint = self.config.tcr_endpoint
@@ -589,11 +635,14 @@ class TcrAdapter:
                 self._region_of[registry_id] = self._region(region)
         return registry_id
 
-    def delete_instance(self, registry_id: str, *, delete_bucket: bool = True, region: str | None = None) -> None:
-        """Delete an instance; a retry that finds it gone counts as done."""
+    def delete_instance(self, registry_id: str, *, delete_bucket: bool = False, region: str | None = None) -> None:
+        """Delete an instance; a retry that finds it gone counts as done.
+
+        `DeleteBucket=true` makes TCR delete the instance's COS bucket, i.e. every image: only on request.
+        """
         self._idempotent_delete(
             "DeleteInstance",
-            {"RegistryId": registry_id, "DeleteBucket": delete_bucket},
+            {"RegistryId": registry_id, "DeleteBucket": bool(delete_bucket)},
             region=self._region(region, registry_id),
             not_found="InstanceNotFound",
         )

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from shared import log
-from shared.errors import ApiError
+from shared.errors import ApiError, ConfigError
 
 _STORE: Any = None
 
@@ -33,11 +33,17 @@ def main_handler(event: Any, context: Any) -> dict:
     store = _store()
     store.deadline = deadline.expires_at
     try:
+        notifier = notify.Notifier.from_config(config)
+    except ConfigError as exc:
+        # Notifying is not the audit's core: statuses and reports go on, notices wait in the outbox.
+        log.event("audit.notify-misconfigured", level="error", variable=exc.variable, message=exc.message)
+        notifier = notify.Notifier.misconfigured(exc)
+    try:
         summary = audit.run(
             event if isinstance(event, dict) else {},
             tcr=tcr,
             store=store,
-            notifier=notify.Notifier.from_config(config),
+            notifier=notifier,
             config=config,
             deadline=deadline,
         )

@@ -106,8 +106,9 @@ def replication_logs(request: http.Request) -> http.Response:
 @router.route("DELETE", "/instances/{registryId}")
 def delete_instance(request: http.Request) -> http.Response:
     registry_id, _ = _ids(request)
-    _no_query(request)
-    return http.Response(202, _service().delete_instance(registry_id))
+    schemas.validate("query.deleteInstance", request.query, where="query")
+    delete_bucket = request.query.get("deleteBucket") == "true"
+    return http.Response(202, _service().delete_instance(registry_id, delete_bucket=delete_bucket))
 
 
 @router.route("GET", "/instances/{registryId}/report")
@@ -141,12 +142,17 @@ def report_link(request: http.Request) -> http.Response:
 
 
 def authenticate(request: http.Request) -> None:
-    """Bearer token unless API_AUTH=cam (the Function URL then checks CAM); never off silently."""
+    """Bearer token unless API_AUTH=cam (the Function URL then checks CAM); never off silently.
+
+    Decided before routing and validation: a caller without the token learns nothing about the routes,
+    the input rules or the configuration (a missing API_TOKEN is a 503 that does not name it).
+    """
     if (request.method, request.path) in PUBLIC:
         return
     auth = Config().api_auth
     if auth.bearer and not http.bearer_matches(request.header("authorization"), auth.token or ""):
         raise ApiError("Unauthorized", "missing or wrong bearer token: send 'Authorization: Bearer <API_TOKEN>'")
+    request.authenticated = True
 
 
 def main_handler(event: Any, context: Any) -> dict:

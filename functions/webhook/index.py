@@ -7,10 +7,15 @@ from typing import Any
 
 from shared import http, schemas
 from shared.config import Config
+from shared.errors import ApiError
 
 router = http.Router()
 # Several attempts must fit in the function's 10 s: no single TCR or COS call may take them all.
 WEBHOOK_ATTEMPT_TIMEOUT_S = 3
+# The TCR part (instance, replica list) gets this long, each attempt at most TCR_ATTEMPT_TIMEOUT_S, so that a
+# push is stored (unexpanded when TCR cannot answer) and answered within 3 s of arrival.
+TCR_BUDGET_S = 1.2
+TCR_ATTEMPT_TIMEOUT_S = 1.0
 _STORE: Any = None
 _INVOCATION: dict[str, Any] = {}
 
@@ -36,15 +41,19 @@ def receive(request: http.Request) -> http.Response:
     from shared import webhook
     from shared.tcr import Deadline, default_adapter
 
-    webhook.authenticate(request.headers, request.body, config)
+    webhook.authenticate(request.headers, request.body, config, query=request.query)
     schemas.validate("query.webhook", request.query, where="query")
     body = request.json()
     deadline = Deadline.from_context(_INVOCATION.get("context"), _INVOCATION.get("started"), default_limit_s=10.0)
-    tcr = default_adapter()
-    tcr.timeout_s = WEBHOOK_ATTEMPT_TIMEOUT_S
-    tcr.set_deadline(deadline)
     store = _store()
     store.deadline = deadline.expires_at
+    tcr = default_adapter()
+    tcr.timeout_s = TCR_ATTEMPT_TIMEOUT_S
+    try:
+        tcr.warm()  # a cold container's SDK import is not TCR being slow
+    except ApiError:
+        pass  # e.g. a bad TCR_ENDPOINT: the TCR part fails the same way, and the push is kept unexpanded
+    tcr.set_deadline(deadline.within(TCR_BUDGET_S))
     result = webhook.record(body, registry_id=request.query.get("registryId"), tcr=tcr, store=store, config=config)
     return http.Response(202, result)
 

@@ -97,6 +97,8 @@ def _empty_state() -> dict[str, Any]:
         "triggers": {},
         "triggerLogs": {},
         "replicationLogs": {},
+        # registryId -> {"DeleteBucket": what DeleteInstance received (None: not sent), "DeletedAt"}
+        "deletedInstances": {},
     }
 
 
@@ -246,6 +248,16 @@ class TcrService:
             return str(pinned)
         return "Running" if self._now() >= inst["created"] + self._ready_after else "Deploying"
 
+    def _require_running(self, inst: dict[str, Any]) -> None:
+        """TCR's `ResourceInsufficient.ErrorInstanceNotRunning` (listed by the SDK for CreateReplicationInstance,
+        DescribeInstances and DescribeReplicationInstances) for an instance that is not Running."""
+        status = self._instance_status(inst)
+        if status != "Running":
+            raise ApiError(
+                "ResourceInsufficient.ErrorInstanceNotRunning",
+                f"The instance {inst['RegistryId']} is {status}, not Running; retry when it is Running.",
+            )
+
     def _region_of_request(self, region: str) -> tuple[str, int]:
         if not region:
             raise ApiError("MissingParameter", "The request is missing the Region (X-TC-Region header).")
@@ -381,12 +393,15 @@ class TcrService:
                 and (not ids or i["RegistryId"] in ids)
                 and all(i[fname] in values for fname, values in checked)
             ]
+            if ids:
+                for inst in found:
+                    self._require_running(inst)
             page = [self._registry_view(i) for i in found[offset : offset + limit]]
         return {"TotalCount": len(found), "Registries": page}
 
     def _delete_instance(self, p: dict[str, Any], region: str) -> dict[str, Any]:
         registry_id = get(p, "RegistryId", "str", required=True)
-        get(p, "DeleteBucket", "bool")
+        delete_bucket = get(p, "DeleteBucket", "bool")
         dry_run = get(p, "DryRun", "bool", default=False)
         with self._lock:
             inst = self._instance(registry_id, region)
@@ -403,6 +418,11 @@ class TcrService:
                 del self._s["instances"][registry_id]
                 for key in ("namespaces", "repos", "triggers", "triggerLogs"):
                     self._s[key].pop(registry_id, None)
+                # The bucket (the images) is not emulated: what was asked for it is kept for tests and people.
+                self._s["deletedInstances"][registry_id] = {
+                    "DeleteBucket": delete_bucket,
+                    "DeletedAt": iso_cst(self._now()),
+                }
         return {}
 
     def _describe_regions(self, p: dict[str, Any], region: str) -> dict[str, Any]:
@@ -450,12 +470,7 @@ class TcrService:
                     "UnsupportedOperation",
                     f"Replication instances need a premium instance; {registry_id} is {inst['RegistryType']}.",
                 )
-            status = self._instance_status(inst)
-            if status != "Running":
-                raise ApiError(
-                    "ResourceInsufficient.ErrorInstanceNotRunning",
-                    f"The instance {registry_id} is {status}, not Running; retry when it is Running.",
-                )
+            self._require_running(inst)
             if target == regions.TAIWAN or not regions.is_served(target):
                 raise ApiError(
                     "InvalidParameter.UnsupportedRegion", f"TCR does not support replication instances in {target}."
@@ -465,8 +480,9 @@ class TcrService:
                     "InvalidParameter", f"The replication region {target} is the region of the instance itself."
                 )
             if regions.is_mainland(target) != regions.is_mainland(inst["RegionName"]):
+                # A code of the action's own list (docs/localcloud-tcr.md), not ValidateSupportedRegionFail.
                 raise ApiError(
-                    "FailedOperation.ValidateSupportedRegionFail",
+                    "InvalidParameter.UnsupportedRegion",
                     f"Replication between mainland China and regions outside it is not supported "
                     f"({inst['RegionName']} -> {target}).",
                 )
@@ -514,7 +530,7 @@ class TcrService:
         registry_id = get(p, "RegistryId", "str", required=True)
         offset, limit = paging(p, default_limit=20, max_limit=100)
         with self._lock:
-            self._instance(registry_id, region)
+            self._require_running(self._instance(registry_id, region))
             reps = self._replicas_of(registry_id)
             page = [self._replica_view(r) for r in reps[offset : offset + limit]]
         return {"TotalCount": len(reps), "ReplicationRegistries": page}

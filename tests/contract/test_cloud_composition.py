@@ -141,8 +141,9 @@ def test_instance_status_admin_route_pins_what_tcr_reports():
         ]
         url = f"{cloud.host_url}/_localcloud/instance-status"
 
-        def status() -> str:
-            return tcr.call_json("DescribeInstances", {"Registryids": [rid]})["Response"]["Registries"][0]["Status"]
+        def status() -> str:  # from the region's listing: naming a not-Running instance is refused
+            listed = tcr.call_json("DescribeInstances", {"Limit": 100})["Response"]["Registries"]
+            return next(r["Status"] for r in listed if r["RegistryId"] == rid)
 
         assert status() == "Running"  # no deployment delay configured
         assert _post(url, b'{"registryId": "%s", "status": "Unhealthy"}' % rid.encode()) == (
@@ -150,9 +151,14 @@ def test_instance_status_admin_route_pins_what_tcr_reports():
             {"registryId": rid, "status": "Unhealthy"},
         )
         assert status() == "Unhealthy"
-        with pytest.raises(TencentCloudSDKException) as info:
-            tcr.call_json("CreateReplicationInstance", {"RegistryId": rid, "ReplicationRegionName": "ap-shanghai"})
-        assert info.value.get_code() == "ResourceInsufficient.ErrorInstanceNotRunning"
+        for action, params in (
+            ("CreateReplicationInstance", {"RegistryId": rid, "ReplicationRegionName": "ap-shanghai"}),
+            ("DescribeInstances", {"Registryids": [rid]}),
+            ("DescribeReplicationInstances", {"RegistryId": rid}),
+        ):
+            with pytest.raises(TencentCloudSDKException) as info:
+                tcr.call_json(action, params)
+            assert info.value.get_code() == "ResourceInsufficient.ErrorInstanceNotRunning", action
 
         code, body = _post(url, b'{"registryId": "tcr-nobody00", "status": "Isolate"}')
         assert code == 404 and body["error"]["code"]

@@ -192,9 +192,10 @@ def sdk_error(fn: Callable[[], Any]) -> str:
 
 
 def instance_status(client: tcr_client.TcrClient, registry_id: str) -> str:
+    """From the region's listing: naming a not-Running instance in `Registryids` is refused."""
     req = models.DescribeInstancesRequest()
-    req.Registryids = [registry_id]
-    return client.DescribeInstances(req).Registries[0].Status
+    req.Limit = 100
+    return next(r.Status for r in client.DescribeInstances(req).Registries if r.RegistryId == registry_id)
 
 
 def create_instance(client: tcr_client.TcrClient, name: str, rtype: str = "premium", *, wait: bool = True) -> str:
@@ -507,10 +508,16 @@ def test_new_instance_deploys_first_and_refuses_replicas_until_running(clock: Cl
     assert sdk_error(lambda: create_replica(client, rid, ReplicationRegionName="ap-shanghai")) == (
         "ResourceInsufficient.ErrorInstanceNotRunning"
     )
-    assert describe_replicas(client, rid).TotalCount == 0
+    # the SDK lists the same code for DescribeInstances (naming it) and DescribeReplicationInstances
+    named = models.DescribeInstancesRequest()
+    named.Registryids = [rid]
+    assert sdk_error(lambda: client.DescribeInstances(named)) == "ResourceInsufficient.ErrorInstanceNotRunning"
+    assert sdk_error(lambda: describe_replicas(client, rid)) == "ResourceInsufficient.ErrorInstanceNotRunning"
 
     clock.offset += READY_S + 0.1
     assert instance_status(client, rid) == "Running"
+    assert [r.Status for r in client.DescribeInstances(named).Registries] == ["Running"]
+    assert describe_replicas(client, rid).TotalCount == 0
     rep = create_replica(client, rid, ReplicationRegionName="ap-shanghai")
     assert [r.ReplicationRegistryId for r in describe_replicas(client, rid).ReplicationRegistries] == [rep]
 
@@ -530,10 +537,11 @@ def test_pinned_status_shows_and_refuses_replicas(clock: Clock, clocked_cloud: C
     assert sdk_error(lambda: create_replica(client, rid, ReplicationRegionId=8)) == (
         "ResourceInsufficient.ErrorInstanceNotRunning"
     )
-    assert describe_replicas(client, rid).TotalCount == 0
+    assert sdk_error(lambda: describe_replicas(client, rid)) == "ResourceInsufficient.ErrorInstanceNotRunning"
 
     clocked_cloud.svc.admin_instance_status({"registryId": rid, "status": None})  # unpinned: lifecycle again
     assert instance_status(client, rid) == "Running"
+    assert describe_replicas(client, rid).TotalCount == 0
     assert create_replica(client, rid, ReplicationRegionId=8).startswith(f"{rid}-8-")
 
 
@@ -597,6 +605,29 @@ def test_delete_instance_refused_while_replicas_exist(cloud: Cloud) -> None:
     assert client.DescribeInstances(req).TotalCount == 0
 
 
+# The codes the Go SDK (tencentcloud-sdk-go tcr/v20190924 client.go) lists for CreateReplicationInstance:
+# a refusal localcloud answers for it must be one of them (docs/localcloud-tcr.md).
+CREATE_REPLICATION_INSTANCE_CODES = frozenset(
+    {
+        "FailedOperation",
+        "InternalError",
+        "InternalError.DbError",
+        "InternalError.ErrConflict",
+        "InternalError.ErrNotExist",
+        "InternalError.ErrorConflict",
+        "InternalError.ErrorOverLimit",
+        "InvalidParameter",
+        "InvalidParameter.ReplicationExists",
+        "InvalidParameter.UnsupportedRegion",
+        "MissingParameter",
+        "OperationDenied",
+        "UnauthorizedOperation",
+        "UnknownParameter",
+        "UnsupportedOperation",
+    }
+)
+
+
 @pytest.mark.parametrize(
     ("primary_region", "rtype", "params", "code"),
     [
@@ -607,14 +638,14 @@ def test_delete_instance_refused_while_replicas_exist(cloud: Cloud) -> None:
             "ap-guangzhou",
             "premium",
             {"ReplicationRegionName": "ap-hongkong"},
-            "FailedOperation.ValidateSupportedRegionFail",
+            "InvalidParameter.UnsupportedRegion",
         ),
-        ("ap-hongkong", "premium", {"ReplicationRegionId": 4}, "FailedOperation.ValidateSupportedRegionFail"),
+        ("ap-hongkong", "premium", {"ReplicationRegionId": 4}, "InvalidParameter.UnsupportedRegion"),
         (
             "ap-singapore",
             "premium",
             {"ReplicationRegionName": "ap-beijing"},
-            "FailedOperation.ValidateSupportedRegionFail",
+            "InvalidParameter.UnsupportedRegion",
         ),
         ("ap-hongkong", "premium", {"ReplicationRegionId": 39}, "InvalidParameter.UnsupportedRegion"),
         ("ap-guangzhou", "premium", {"ReplicationRegionName": "ap-tianjin"}, "InvalidParameter.UnsupportedRegion"),
@@ -633,6 +664,7 @@ def test_delete_instance_refused_while_replicas_exist(cloud: Cloud) -> None:
 def test_replica_rule_refusals(
     cloud: Cloud, primary_region: str, rtype: str, params: dict[str, Any], code: str
 ) -> None:
+    assert code in CREATE_REPLICATION_INSTANCE_CODES  # a code TCR may answer for this action
     client = cloud.client(primary_region)
     rid = create_instance(client, "rules-primary", rtype)
     assert sdk_error(lambda: create_replica(client, rid, **params)) == code

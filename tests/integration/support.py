@@ -104,9 +104,9 @@ def create_instance(tcr: Any, registry_type: str = "premium") -> str:
     resp = tcr.call_json("CreateInstance", {"RegistryName": name, "RegistryType": registry_type})
     registry_id = resp["Response"]["RegistryId"]
 
-    def running() -> bool:
-        out = tcr.call_json("DescribeInstances", {"Registryids": [registry_id]})["Response"]
-        return out["Registries"][0]["Status"] == "Running"
+    def running() -> bool:  # the region's listing: naming a Deploying instance in Registryids is refused
+        out = tcr.call_json("DescribeInstances", {"Limit": 100})["Response"]
+        return any(r["RegistryId"] == registry_id and r["Status"] == "Running" for r in out["Registries"])
 
     wait_for(running)
     return registry_id

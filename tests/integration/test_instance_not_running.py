@@ -15,8 +15,8 @@ def test_deploying_primary_is_refused_before_tcr_is_asked(localcloud, cloud_env)
         "POST", f"{localcloud.host_url}/_localcloud/instance-status", {"registryId": primary, "status": "Deploying"}
     )
     assert (status, body) == (200, {"registryId": primary, "status": "Deploying"})
-    described = tcr.call_json("DescribeInstances", {"Registryids": [primary]})["Response"]["Registries"]
-    assert described[0]["Status"] == "Deploying"
+    listed = tcr.call_json("DescribeInstances", {"Limit": 100})["Response"]["Registries"]
+    assert [r["Status"] for r in listed if r["RegistryId"] == primary] == ["Deploying"]
 
     asked_before = localcloud.stats()["tcr"].get("CreateReplicationInstance", 0)
     status, body = call(
@@ -27,14 +27,19 @@ def test_deploying_primary_is_refused_before_tcr_is_asked(localcloud, cloud_env)
     )
     assert status == 409, body
     assert body["error"]["code"] == "InstanceNotRunning"
-    assert tcr_replicas(tcr, primary) == []
     assert localcloud.stats()["tcr"].get("CreateReplicationInstance", 0) == asked_before
+    # TCR does not describe it either (the SDK lists the code for DescribeInstances/DescribeReplicationInstances)
+    status, body = call(
+        "GET", f"{cloud_env['REPLICAS_URL']}/instances/{primary}/replicas", token=cloud_env["API_TOKEN"]
+    )
+    assert (status, body["error"]["code"]) == (409, "InstanceNotRunning"), body
 
     # Running again (unpinned): the same request is accepted, so the refusal was about the status.
     status, body = call(
         "POST", f"{localcloud.host_url}/_localcloud/instance-status", {"registryId": primary, "status": None}
     )
     assert (status, body) == (200, {"registryId": primary, "status": "Running"})
+    assert tcr_replicas(tcr, primary) == []
     status, body = call(
         "POST",
         f"{cloud_env['REPLICAS_URL']}/instances/{primary}/replicas",

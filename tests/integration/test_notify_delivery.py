@@ -15,6 +15,7 @@ import pytest
 
 from shared import notify
 from shared.config import Config
+from shared.errors import ConfigError
 from shared.tcr import Deadline, RetryPolicy
 
 SECRET = "receiver-shared-secret-42"
@@ -173,3 +174,69 @@ def test_send_all_sends_each_id_once(receiver: Any) -> None:
     assert [x.outcome for x in results] == ["sent", "sent"]
     assert sorted(json.loads(x["body"])["kind"] for x in r.received) == ["late", "replicated"]
     assert notify.summarize(results) == {"sent": 2, "skipped": 0, "failed": 0}
+
+
+QUERY_SECRET = "dq4QuerySecret8c7b6a5"
+
+
+class GarbledReceiver:
+    """Answers every POST with a status line that is not HTTP (http.client raises BadStatusLine)."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.wfile.write(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n")
+                self.close_connection = True
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?token={QUERY_SECRET}"
+
+
+def test_a_receiver_that_is_not_http_is_a_failed_delivery(capsys: pytest.CaptureFixture[str]) -> None:
+    garbled = GarbledReceiver()
+    try:
+        result = notifier_for(garbled.url).send(sample())
+    finally:
+        garbled.server.shutdown()
+        garbled.server.server_close()
+    assert result.outcome == "failed"
+    assert result.attempts == FAST.max_attempts  # a garbled answer may be a passing proxy fault: retried
+    assert result.error == "BadStatusLine"
+    out = capsys.readouterr().out
+    assert '"event": "notify.failed"' in out and QUERY_SECRET not in out
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://127.0.0.1:9/a b?token={QUERY_SECRET}",  # the client refuses it (InvalidURL quotes the query)
+        f"http://user:{QUERY_SECRET}@127.0.0.1:9/hook",  # the client reads the password as a port
+        f"http://127.0.0.1:9/caf\u00e9?token={QUERY_SECRET}",
+        f"gopher://127.0.0.1:9/?token={QUERY_SECRET}",
+    ],
+)
+def test_a_url_the_client_refuses_is_a_failed_delivery_that_does_not_quote_it(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Config refuses these URLs; a Notifier built around it must still never raise nor repeat the URL.
+    result = notify.Notifier(url, SECRET, policy=FAST).send(sample())
+    assert result.outcome == "failed"
+    assert QUERY_SECRET not in str(result.error)
+    assert QUERY_SECRET not in capsys.readouterr().out
+
+
+def test_a_misconfigured_notifier_fails_every_delivery_with_the_configuration_error() -> None:
+    env = {"NOTIFY_URL": f"http://127.0.0.1:9/a b?token={QUERY_SECRET}", "NOTIFY_SECRET": SECRET}
+    with pytest.raises(ConfigError) as info:
+        notify.Notifier.from_config(Config(env))
+    notifier = notify.Notifier.misconfigured(info.value)
+    assert notifier.enabled
+    results = notifier.send_all([sample()])
+    assert [(r.outcome, r.attempts) for r in results] == [("failed", 0)]
+    assert "NOTIFY_URL" in str(results[0].error) and QUERY_SECRET not in str(results[0].error)

@@ -179,3 +179,36 @@ def test_twenty_concurrent_creates_make_exactly_one_replica(api, tcr, primary):
     assert statuses.count(202) == 1, results
     assert all(s == 409 and b["error"]["code"] == "ReplicaExists" for s, b in results if s != 202)
     assert [r["ReplicationRegionName"] for r in tcr_replicas(tcr, primary)] == ["ap-chengdu"]
+
+
+def _bucket_request(localcloud, registry_id: str):
+    """What localcloud's DeleteInstance received as DeleteBucket for the instance (docs/localcloud.md)."""
+    return localcloud.tcr.snapshot()["deletedInstances"][registry_id]["DeleteBucket"]
+
+
+def test_delete_instance_keeps_the_bucket_by_default(api, tcr, localcloud):
+    registry_id = create_instance(tcr)
+    status, body = api("DELETE", f"/instances/{registry_id}")
+    assert status == 202 and body["deleted"]["bucketDeleted"] is False, body
+    assert _bucket_request(localcloud, registry_id) is False
+
+
+def test_delete_instance_deletes_the_bucket_only_when_asked(api, tcr, localcloud):
+    registry_id = create_instance(tcr)
+    status, body = api("DELETE", f"/instances/{registry_id}?deleteBucket=false")
+    assert status == 202 and _bucket_request(localcloud, registry_id) is False
+    registry_id = create_instance(tcr)
+    status, body = api("DELETE", f"/instances/{registry_id}?deleteBucket=true")
+    assert status == 202 and body["deleted"]["bucketDeleted"] is True, body
+    assert _bucket_request(localcloud, registry_id) is True
+
+
+@pytest.mark.parametrize("query", ["deleteBucket=yes", "deleteBucket=True", "deleteBucket=1", "deleteBucket=", "x=1"])
+def test_delete_instance_refuses_an_unclear_bucket_choice(api, tcr, localcloud, query):
+    registry_id = create_instance(tcr)
+    status, body = api("DELETE", f"/instances/{registry_id}?{query}")
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest"), body
+    assert body["error"]["field"] == ("query" if query == "x=1" else "query.deleteBucket")
+    out = tcr.call_json("DescribeInstances", {"Registryids": [registry_id]})["Response"]
+    assert [r["RegistryId"] for r in out["Registries"]] == [registry_id]  # nothing was deleted
+    assert registry_id not in localcloud.tcr.snapshot()["deletedInstances"]

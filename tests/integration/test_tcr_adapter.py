@@ -55,7 +55,7 @@ def tcr(env: dict[str, str]) -> TcrAdapter:
 def new_instance(tcr: TcrAdapter, registry_type: str = "premium", region: str | None = None) -> str:
     registry_id = tcr.create_instance(f"it-{uuid.uuid4().hex[:12]}", registry_type, region=region)
     deadline = time.monotonic() + 10
-    while tcr.get_instance(registry_id)["status"] != "Running":  # TCR deploys a new instance first
+    while not any(i["registryId"] == registry_id and i["status"] == "Running" for i in tcr.describe_instances()):
         assert time.monotonic() < deadline, f"{registry_id} never became Running"
         time.sleep(0.05)
     return registry_id

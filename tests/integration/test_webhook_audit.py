@@ -247,8 +247,10 @@ def test_redelivery_never_duplicates_and_auth_is_required(cloud, env, tcr):
     for _ in range(3):
         status, answer = call("POST", url, raw=body.encode(), headers={"X-Webhook-Token": WEBHOOK_TOKEN})
         assert status == 202 and answer["records"] == 1, answer
-    signature = "sha256=" + hmac.new(HMAC_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
-    status, answer = call("POST", url, raw=body.encode(), headers={"X-Signature": signature})
+    stamp = str(int(time.time()))
+    message = f"{stamp}.registryId={registry_id}.{body}"  # timestamp + "." + rawQuery + "." + body
+    signature = "sha256=" + hmac.new(HMAC_SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
+    status, answer = call("POST", url, raw=body.encode(), headers={"X-Timestamp": stamp, "X-Signature": signature})
     assert status == 202, answer
     assert len(cos_keys(env, f"inbox/{registry_id}/")) == 1
     recs = records(env, registry_id)

@@ -217,3 +217,75 @@ def test_no_secret_in_error_messages() -> None:
         for text in (err.message, str(err), repr(err)):
             assert SKEY not in text
             assert "pw-secret-xyz" not in text
+
+
+URL_SECRET = "q9UrlCredential0f1e2d3c"
+USERINFO_SECRET = "u7UserInfoPassword4a5b"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/tcr path?key={q}",  # a blank in the path
+        "https://hooks.example.com/tcr?key={q} x",  # a blank in the query (surrounding blanks are trimmed)
+        "https://hooks.example.com/tcr?key={q}\tx",
+        "https://hooks.example.com/tcr\r\nX-Injected: 1?key={q}",
+        "https://hooks.example.com/caf\u00e9?key={q}",
+        "hooks.example.com/tcr?key={q}",  # no scheme
+        "//hooks.example.com/tcr?key={q}",
+        "https:///tcr?key={q}",  # no host
+        "https://?key={q}",
+        "ftp://hooks.example.com/tcr?key={q}",
+        "javascript:alert(1)//?key={q}",
+        "https://user:{u}@hooks.example.com/tcr?key={q}",
+        "https://hooks.example.com:0/tcr?key={q}",
+        "https://hooks.example.com:99999/tcr?key={q}",
+        "https://hooks.example.com:http/tcr?key={q}",
+        "https://[::1/tcr?key={q}",
+        "https://[fe80::zz]/tcr?key={q}",
+        "https://hooks..example.com/tcr?key={q}",
+        "https://-hooks.example.com/tcr?key={q}",
+        "https://hooks.example.com/" + "a" * 2100 + "?key={q}",
+    ],
+)
+def test_malformed_notify_url_names_the_variable_and_never_echoes_it(url: str) -> None:
+    env = full_env()
+    env["NOTIFY_URL"] = url.format(q=URL_SECRET, u=USERINFO_SECRET)
+    err = error_of(env, "notify")
+    assert err.variable == "NOTIFY_URL"
+    assert err.message.startswith("configuration error: NOTIFY_URL ")
+    shown = " ".join([err.message, str(err), repr(err), str(err.to_body("r-1"))])
+    for secret in (URL_SECRET, USERINFO_SECRET, "hooks", "example"):
+        assert secret not in shown, (secret, shown)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/tcr?key=x&sig=y",
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]:8080/hook",
+        "HTTPS://Hooks.Example.COM./x#frag",
+        "https://hooks_1.example.com/a%20b",
+    ],
+)
+def test_well_formed_notify_url_is_accepted(url: str) -> None:
+    env = full_env()
+    env["NOTIFY_URL"] = url
+    target = Config(env).notify
+    assert target is not None and target.url == url
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", "20001"])
+def test_audit_tcr_call_budget_is_a_bounded_whole_number(value: str) -> None:
+    env = full_env()
+    env["AUDIT_TCR_CALL_BUDGET"] = value
+    err = error_of(env, "audit_tcr_call_budget")
+    assert err.variable == "AUDIT_TCR_CALL_BUDGET" and "AUDIT_TCR_CALL_BUDGET" in err.message
+
+
+def test_audit_tcr_call_budget_default_and_setting() -> None:
+    env = full_env()
+    assert Config(env).audit_tcr_call_budget == 400
+    env["AUDIT_TCR_CALL_BUDGET"] = " 25 "
+    assert Config(env).audit_tcr_call_budget == 25

@@ -25,25 +25,28 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 DESIGN_CODES: dict[tuple[str, str], set[str]] = {
     ("GET", "/regions"): {"Unauthorized", "InvalidRequest", "UnknownRegion"},
     ("GET", "/instances/{registryId}/replicas"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "Throttled", "UpstreamError", "Unavailable",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "InstanceNotRunning", "TcrRefused", "Throttled",
+        "UpstreamError",
+        "Unavailable",
     },
     ("POST", "/instances/{registryId}/replicas"): {
         "Unauthorized", "InvalidJSON", "InvalidRequest", "InstanceNotFound", "ReplicaExists", "InstanceNotRunning",
         "Conflict", "NotPremium", "SameRegion", "CrossBorder", "RegionNotSupported", "UnknownRegion", "PolicyDenied",
-        "Throttled", "UpstreamError", "Unavailable",
+        "TcrRefused", "Throttled", "UpstreamError", "Unavailable",
     },
     ("DELETE", "/instances/{registryId}/replicas/{replicaRegistryId}"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "Throttled", "UpstreamError",
-        "Unavailable",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "TcrRefused", "Throttled",
+        "UpstreamError", "Unavailable",
     },
     ("GET", "/instances/{registryId}/replicas/{replicaRegistryId}/sync-status"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "Throttled", "UpstreamError",
-        "Unavailable",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "InstanceNotRunning", "TcrRefused",
+        "Throttled",
+        "UpstreamError", "Unavailable",
     },
     ("GET", "/instances/{registryId}/replication-logs"): {"Unauthorized", "InvalidRequest", "Unavailable"},
     ("DELETE", "/instances/{registryId}"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicasExist", "Throttled", "UpstreamError",
-        "Unavailable",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicasExist", "TcrRefused", "Throttled",
+        "UpstreamError", "Unavailable",
     },
     ("GET", "/instances/{registryId}/report"): {"Unauthorized", "InvalidRequest", "ReportNotFound", "Unavailable"},
     ("GET", "/instances/{registryId}/report.json"): {"Unauthorized", "InvalidRequest", "ReportNotFound", "Unavailable"},
@@ -166,7 +169,7 @@ def test_parameter_patterns_match_the_validators() -> None:
         (("GET", "/regions"), "query.regions"),
         (("GET", "/instances/{registryId}/replication-logs"), "query.replicationLogs"),
         (("GET", "/instances/{registryId}/replicas"), "query.none"),
-        (("DELETE", "/instances/{registryId}"), "query.none"),
+        (("DELETE", "/instances/{registryId}"), "query.deleteInstance"),
         (("GET", "/instances/{registryId}/report-link"), "query.reportLink"),
     ],
 )

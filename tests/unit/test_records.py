@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 
 import pytest
 from hypothesis import given, settings
@@ -80,10 +81,40 @@ def test_records_of_one_event_one_per_replica():
     expected = {
         "schemaVersion", "eventId", "eventType", "registryId", "primaryRegion", "replicaRegistryId", "replicaRegion",
         "namespace", "repository", "tag", "digest", "pushedAt", "operator", "status", "replicatedAt", "lagSeconds",
-        "source", "updatedAt",
+        "source", "updatedAt", "reportedAt",
     }  # fmt: skip
     assert set(doc) == expected
+    assert doc["reportedAt"] is None
     assert Record.from_dict(json.loads(json.dumps(doc))) == recs[0]
+
+
+def test_reported_at_travels_through_the_key_the_body_and_segments():
+    recs = event(pushed_at="2026-11-28T02:00:00Z", reported_at=32503680000)
+    assert {(r.pushedAt, r.reportedAt) for r in recs} == {("2026-11-28T02:00:00Z", "3000-01-01T00:00:00Z")}
+    assert recs[0].eventId == event(pushed_at=32503680000)[0].eventId, "the id is the sender's event"
+    key = rl.inbox_key(recs)
+    assert key.startswith("inbox/tcr-dg284imq/2026-11-28/")
+    assert list(rl.parse_inbox_key(key, updated_at=recs[0].updatedAt).records) == recs
+    assert rl.parse_inbox_body(rl.inbox_body(recs)) == recs
+    assert [Record.from_dict(d) for d in rl.parse_jsonl(rl.jsonl(r.to_dict() for r in recs))] == recs
+    with pytest.raises(ValueError):
+        Record.from_dict({**recs[0].to_dict(), "reportedAt": "soon"})
+
+
+def test_keys_and_records_written_before_reported_at_still_read():
+    recs = event()
+    # the key's compact array as it was written before reportedAt existed: version, fields, replica pairs
+    raw = [1, "pushImage", "ap-guangzhou", "nginx", "nginx", "v1", DIGEST, "2020-04-13T10:47:23Z", "3211064422"]
+    raw += ["webhook", "pending", sorted([r.replicaRegistryId, r.replicaRegion] for r in recs)]
+    payload = "j" + base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    key = f"inbox/tcr-dg284imq/2020-04-13/{recs[0].eventId}/{payload}"
+    packed = "".join(rl.inbox_key(recs).split("/")[4:])
+    assert packed[0] == "z"
+    today = zlib.decompress(base64.urlsafe_b64decode(packed[1:] + "=" * (-len(packed[1:]) % 4)), -15)
+    assert json.loads(today) == raw, "a push in time keeps the same key as before"
+    assert list(rl.parse_inbox_key(key, updated_at=recs[0].updatedAt).records) == recs
+    old = {k: v for k, v in recs[0].to_dict().items() if k != "reportedAt"}
+    assert Record.from_dict(old) == recs[0]
 
 
 def test_from_dict_rejects_bad_records():

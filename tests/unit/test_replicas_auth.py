@@ -42,10 +42,22 @@ def test_cam_mode_turns_the_bearer_check_off_explicitly(monkeypatch):
     assert regions()[0] == 200
 
 
-def test_neither_configured_is_a_named_configuration_error_never_open():
-    status, body = regions({"authorization": "Bearer anything"})
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer anything"}])
+def test_neither_configured_fails_closed_and_names_the_variable_only_in_the_log(capsys, headers):
+    status, body = regions(headers)
     assert status == 503 and body["error"]["code"] == "Unavailable"
-    assert "API_TOKEN" in body["error"]["message"]
+    assert "not configured" in body["error"]["message"]
+    assert "API_" not in json.dumps(body) and "variable" not in body["error"]
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [detail] = [r for r in logged if r["event"] == "config.error"]
+    assert detail["variable"] == "API_TOKEN" and detail["requestId"] == body["error"]["requestId"]
+
+
+def test_invalid_api_auth_is_not_told_to_the_caller(monkeypatch):
+    monkeypatch.setenv("API_AUTH", "basic")
+    monkeypatch.setenv("API_TOKEN", "s3cret-token")
+    status, body = regions({"authorization": "Bearer s3cret-token"})
+    assert status == 503 and "API_AUTH" not in json.dumps(body)
 
 
 def test_healthz_is_open_even_unconfigured():

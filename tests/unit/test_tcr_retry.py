@@ -218,7 +218,22 @@ def test_classification(code: str, transient: bool, ambiguous: bool) -> None:
         ("AuthFailure.SignatureFailure", "UpstreamError", 502),
         ("UnauthorizedOperation", "UpstreamError", 502),
         ("InternalError", "UpstreamError", 502),
+        ("InternalError.ErrorOverLimit", "UpstreamError", 502),
         ("SomethingNew", "UpstreamError", 502),
+        # refusals the product did not foresee: TCR refusing, not failing
+        ("InvalidParameter", "TcrRefused", 422),
+        ("InvalidParameter.ErrorTagOverLimit", "TcrRefused", 422),
+        ("FailedOperation", "TcrRefused", 422),
+        ("FailedOperation.TradeFailed", "TcrRefused", 422),
+        ("UnsupportedOperation", "TcrRefused", 422),
+        ("UnsupportedOperation.ErrNoUserInitialized", "TcrRefused", 422),
+        ("OperationDenied.SomethingNew", "TcrRefused", 422),
+        ("ResourceInsufficient.ErrorVpcDnsStatus", "TcrRefused", 422),
+        ("LimitExceeded.SomethingNew", "TcrRefused", 422),
+        # filed under FailedOperation but naming a fault of TCR itself: still a failure
+        ("FailedOperation.DbError", "UpstreamError", 502),
+        ("FailedOperation.DependenceError", "UpstreamError", 502),
+        ("FailedOperation.GetTcrClient", "UpstreamError", 502),
         ("ClientNetworkError", "Unavailable", 503),
         ("ServerNetworkError", "Unavailable", 503),
         ("DeadlineExceeded", "Unavailable", 503),
@@ -231,6 +246,19 @@ def test_error_mapping(code: str, ours: str, status: int) -> None:
     assert mapped.tcr_code == code
     assert "rid-42" in mapped.message
     assert code in mapped.message
+
+
+def test_tcr_refused_carries_tcrs_code_and_message_only() -> None:
+    mapped = map_error(TcrCallError("CreateReplicationInstance", "FailedOperation.TradeFailed", "no balance", "rid-7"))
+    body = mapped.to_body("req-1")["error"]
+    assert (body["code"], mapped.status) == ("TcrRefused", 422)
+    assert body["tcr"] == {"code": "FailedOperation.TradeFailed", "message": "no balance", "requestId": "rid-7"}
+    assert "no balance" in body["message"] and "CreateReplicationInstance" in body["message"]
+
+
+@pytest.mark.parametrize("code", ["InternalError", "RequestLimitExceeded", "ClientNetworkError", "SomethingNew"])
+def test_only_refusals_carry_a_tcr_field(code: str) -> None:
+    assert "tcr" not in map_error(TcrCallError("DescribeInstances", code, "m")).to_body("r")["error"]
 
 
 def test_not_found_can_mean_the_replica() -> None:

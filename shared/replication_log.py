@@ -1,0 +1,328 @@
+"""TCR's replication log of one replica, read as evidence (DESIGN §6): paged, within a budget, resumable.
+
+DescribeReplicationInstanceSyncStatus lists the log newest first. `Offset` is a page number, and whether
+the first page is 0 or 1 is undocumented (pages 0 and 1 may be the same page); `Limit` is at most 20. The
+schema says `ReplicationLog` is one object, the example shows a list: with one object per answer a page
+shows one entry whatever the Limit, so that log is walked with Limit 1 (one call per entry).
+
+A run reads from the newest entry back to the oldest pending push of the replica, or until its share of
+the call budget is spent, and leaves a cursor (kept in the audit's state): an anchor (the oldest entry it
+saw still in progress, else the newest), how many entries past it were read, and how far back. The next
+run re-reads the newest entries down to the anchor, skips what earlier runs read, and goes deeper only
+if pending pushes are older than that. The skipped entries were read while every record they could prove
+already existed and was judged (`since`), so they owe those records nothing; a record written since is
+judged only on what this run read contiguously from the newest entry, and when that does not reach back
+to its push, the next run starts over from the newest entry. A cursor older than a day starts over too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from shared import records as rl
+
+PAGE = 20  # TCR's largest log page
+ORDER_MARGIN = timedelta(seconds=10)  # the log is newest first by start time, give or take this
+YOUNG_MARGIN = timedelta(seconds=2)  # COS LastModified and the function's clock may disagree this much
+CURSOR_LIFE = timedelta(days=1)  # then a pass starts over from the newest entry (nothing stale lingers)
+EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+LATEST = datetime.max.replace(tzinfo=timezone.utc)
+
+Fetch = Callable[[int, int], Mapping[str, Any]]  # (page, limit) -> TcrAdapter.sync_status(show_log=True)
+
+
+def parse(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return rl.parse_time(value)
+    except ValueError:
+        return None
+
+
+def entry_key(entry: Mapping[str, Any]) -> str:
+    """Identity of one entry across calls (its status and end change while it is in progress)."""
+    return f"{entry.get('source')}|{entry.get('destination')}|{entry.get('startTime')}"
+
+
+def finished(entry: Mapping[str, Any]) -> bool:
+    return bool(entry.get("endTime"))
+
+
+def image_ref(text: str) -> tuple[str, set[str], str]:
+    """TCR's `Source` (`ns/repo:[t1,t2]`, `ns/repo:tag`, maybe `...@sha256:...`) -> (`ns/repo`, tags, digest)."""
+    text, _, digest = text.partition("@")
+    name, sep, rest = text.partition(":[")
+    if sep:
+        return name, {t.strip() for t in rest.rstrip("]").split(",") if t.strip()}, digest
+    name, colon, tag = text.rpartition(":")
+    if not colon or "/" in tag:
+        return text, set(), digest
+    return name, ({tag} if tag else set()), digest
+
+
+def written_before(record: rl.Record, since: datetime) -> bool:
+    """The record (its inbox object's LastModified) is older than `since`, clocks give or take."""
+    updated = parse(record.updatedAt)
+    return updated is not None and updated + YOUNG_MARGIN < since
+
+
+class Mention(NamedTuple):
+    started: datetime
+    index: int  # in LogRead.entries
+    entry: dict[str, Any]
+    tags: frozenset[str]
+    digest: str
+
+    def names(self, record: rl.Record) -> bool:
+        """About this record's image: the tag and the digest where the entry carries them."""
+        if self.tags and record.tag not in self.tags:
+            return False
+        return not (self.digest and record.digest and self.digest != record.digest)
+
+
+@dataclass
+class LogRead:
+    """What one run read of one replica's log, and which pushes that read fully covers."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)  # newest first: the top part, then the deep part
+    top: int = 0  # entries[:top] were read contiguously from the newest entry
+    top_floor: datetime = LATEST  # every entry that started at or after this is in entries[:top]
+    old_floor: datetime = LATEST  # the same for records older than `since` (this run plus earlier runs)
+    since: datetime | None = None  # set when earlier runs' reading is relied on (a resumed pass)
+    complete: bool = False  # read back to the oldest pending push, or to the log's end
+    calls: int = 0
+    cursor: dict[str, Any] | None = None  # where the next run goes on (None: from the newest entry)
+    status: str | None = None
+    last_sync: datetime | None = None
+    _by_name: dict[str, list[Mention]] | None = field(default=None, repr=False, compare=False)
+
+    def mentions(self, record: rl.Record) -> list[Mention]:
+        """The entries naming this record's image, oldest start first (the log is indexed once per run)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for i, entry in enumerate(self.entries):
+                started = parse(entry.get("startTime"))
+                if started is None:
+                    continue
+                name, tags, digest = image_ref(str(entry.get("source") or entry.get("destination") or ""))
+                self._by_name.setdefault(name, []).append(Mention(started, i, entry, frozenset(tags), digest))
+            for found in self._by_name.values():
+                found.sort(key=lambda m: (m.started, m.index))
+        found = self._by_name.get(f"{record.namespace}/{record.repository}", [])
+        return [m for m in found if m.names(record)]
+
+    restart: bool = False  # a record written since the cursor's chain began is not covered: start over next run
+
+    def is_old(self, record: rl.Record) -> bool:
+        """The record existed when the entries skipped by this run were read (so they were judged for it)."""
+        return self.since is None or written_before(record, self.since)
+
+    def judge(self, record: rl.Record) -> None:
+        """Note a record left undecided: if it is young and this run's reading does not cover it, start over."""
+        if not self.is_old(record) and not self.covers(record):
+            self.restart = True
+
+    def covers(self, record: rl.Record) -> bool:
+        """Every entry that could prove this record (started after its push, give or take) was read."""
+        floor = self.old_floor if self.is_old(record) else self.top_floor
+        return floor == EARLIEST or (floor != LATEST and floor + ORDER_MARGIN < rl.parse_time(record.pushedAt))
+
+    def judged_on(self, index: int, record: rl.Record) -> bool:
+        """A failure at `index` counts when every newer entry was read, now or (for old records) before."""
+        return index < self.top or self.is_old(record)
+
+
+class _Pager:
+    """Entries by absolute index (0 = newest), over TCR's pages, counting calls against an allowance."""
+
+    def __init__(self, fetch: Fetch, allowance: int, base: int | None) -> None:
+        self.fetch = fetch
+        self.allowance = allowance
+        self.calls = 0
+        self.limit = PAGE
+        self.base = base
+        self.first: list[dict[str, Any]] = []
+        self.status: Mapping[str, Any] = {}
+        self.ignores_paging = False
+
+    def can_call(self) -> bool:
+        return self.calls < self.allowance
+
+    def _call(self, page: int) -> list[dict[str, Any]]:
+        self.calls += 1
+        answer = self.fetch(page, self.limit)
+        return [dict(e) for e in answer.get("logs") or []]
+
+    def open(self) -> list[dict[str, Any]]:
+        """Page 0: the sync status, the answer's shape and the newest entries."""
+        self.calls += 1
+        self.status = self.fetch(0, PAGE)
+        if self.status.get("logShape") == "object":
+            self.limit = 1
+        self.first = [dict(e) for e in self.status.get("logs") or []]
+        return self.first
+
+    def page(self, index: int) -> list[dict[str, Any]] | None:
+        """Page `index` (0-based, of `limit` entries); None when the allowance is spent."""
+        if index == 0:
+            return self.first
+        if self.base is None:
+            if not self.can_call():
+                return None
+            probe = self._call(1)
+            if [entry_key(e) for e in probe] == [entry_key(e) for e in self.first]:
+                self.base = 1  # pages 0 and 1 are the same page: numbering starts at 1
+            else:
+                self.base = 0
+                if index == 1:
+                    return probe
+        if not self.can_call():
+            return None
+        return self._call(index + self.base)
+
+
+def read(
+    fetch: Fetch,
+    *,
+    oldest: datetime | None,
+    recent: datetime | None = None,
+    allowance: int,
+    cursor: Mapping[str, Any] | None,
+    now: datetime,
+) -> LogRead:
+    """Read the log back to `oldest` (the oldest pending push; None: the first page only) within `allowance` calls.
+
+    `recent`: the oldest push among the records written since the cursor's `since` (they are judged on this
+    run's contiguous reading only, so that reading goes back to them).
+    """
+    out = LogRead()
+    if allowance < 1:
+        out.complete = oldest is None
+        out.cursor = dict(cursor) if cursor else None
+        return out
+    pager = _Pager(fetch, allowance, cursor.get("base") if cursor else None)
+    first = pager.open()
+    out.status = pager.status.get("status")
+    out.last_sync = parse(pager.status.get("replicationTime"))
+    chain = _usable(cursor, pager.limit, now)
+    after = int(chain["after"]) if chain else 0
+
+    top = list(first)
+    ended = len(first) < pager.limit
+    anchor_at = _find(top, chain)
+
+    def top_done() -> bool:
+        if ended or _reaches(_floor(top, False), oldest):
+            return True
+        if anchor_at is None or not _reaches(_floor(top, False), recent):
+            return False
+        return anchor_at + after > len(top)  # what lies between was read by earlier runs
+
+    while not top_done():
+        page = pager.page(len(top) // pager.limit)
+        if page is None:
+            break
+        if page and [entry_key(e) for e in page] == [entry_key(e) for e in top[-len(page) :]]:
+            pager.ignores_paging = True  # the same page again: TCR shows no more than this
+            break
+        top.extend(page)
+        ended = len(page) < pager.limit
+        if anchor_at is None:
+            anchor_at = _find(top, chain)
+
+    out.entries = list(top)
+    out.top = len(top)
+    out.top_floor = out.old_floor = _floor(top, ended)
+    relied = (
+        chain is not None
+        and anchor_at is not None
+        and not _reaches(out.top_floor, oldest)
+        and anchor_at + after > len(top)
+    )
+    deep: list[dict[str, Any]] = []
+    since = now
+    if chain is not None and anchor_at is not None and relied:
+        since = parse(chain.get("since")) or now
+        out.since = since
+        out.old_floor = _floor_text(chain.get("floor"))
+        position = anchor_at + after
+        deep_ended = False
+        while not deep_ended and not _reaches(out.old_floor, oldest):
+            page = pager.page(position // pager.limit)
+            if page is None:
+                break
+            deep.extend(page[position % pager.limit :])
+            deep_ended = len(page) < pager.limit
+            position = (position // pager.limit + 1) * pager.limit
+            out.old_floor = _floor(deep, deep_ended) if deep or deep_ended else out.old_floor
+        out.entries.extend(deep)
+    out.complete = _reaches(out.old_floor, oldest) or pager.ignores_paging
+    out.calls = pager.calls
+    if top and not pager.ignores_paging:
+        unread = anchor_at + after + len(deep) if relied and anchor_at is not None else len(top)
+        out.cursor = _next_cursor(top, unread, out.old_floor, since, pager)
+    return out
+
+
+def _reaches(floor: datetime, when: datetime | None) -> bool:
+    """Reading down to `floor` covers every entry that started from `when` on (give or take the order margin)."""
+    if when is None or floor == EARLIEST:
+        return True
+    return floor != LATEST and floor + ORDER_MARGIN < when
+
+
+def _usable(cursor: Mapping[str, Any] | None, limit: int, now: datetime) -> Mapping[str, Any] | None:
+    """The cursor, if it was made for this answer shape, is well formed and young enough to trust."""
+    if not cursor or cursor.get("limit") != limit or not isinstance(cursor.get("anchor"), str):
+        return None
+    since = parse(cursor.get("since"))
+    after = cursor.get("after")
+    if since is None or now - since > CURSOR_LIFE or not isinstance(after, int) or after < 1:
+        return None
+    return cursor
+
+
+def _find(entries: list[dict[str, Any]], chain: Mapping[str, Any] | None) -> int | None:
+    if not chain:
+        return None
+    for i, entry in enumerate(entries):
+        if entry_key(entry) == chain.get("anchor"):
+            return i
+    return None
+
+
+def _floor(entries: list[dict[str, Any]], ended: bool) -> datetime:
+    """Every entry that started at or after this was read (EARLIEST: the whole log, LATEST: nothing)."""
+    if ended:
+        return EARLIEST
+    for entry in reversed(entries):
+        started = parse(entry.get("startTime"))
+        if started is not None:
+            return started
+    return LATEST
+
+
+def _floor_text(text: Any) -> datetime:
+    if text == "end":
+        return EARLIEST
+    return parse(text) or LATEST
+
+
+def _next_cursor(
+    top: list[dict[str, Any]], unread: int, floor: datetime, since: datetime, pager: _Pager
+) -> dict[str, Any]:
+    """Re-read down to the oldest entry still in progress (its outcome is still owed), skip to `unread`."""
+    unfinished = [i for i, e in enumerate(top) if not finished(e)]
+    anchor = unfinished[-1] if unfinished else 0
+    return {
+        "anchor": entry_key(top[anchor]),
+        "after": unread - anchor,
+        "floor": "end" if floor == EARLIEST else "" if floor == LATEST else rl.iso_utc(floor),
+        "since": rl.iso_utc(since),
+        "base": pager.base,
+        "limit": pager.limit,
+    }
