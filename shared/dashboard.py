@@ -91,7 +91,7 @@ def merge(history: Mapping[str, Any] | None, observations: Iterable[Observation]
             },
         )
         push["cells"] = {**push.get("cells", {}), ob.replica_id: {"status": ob.status, "lagSeconds": ob.lag_seconds}}
-        if ob.status in OPEN_STATUSES:
+        if ob.status in OPEN_STATUSES or ob.hint:
             open_items[key] = {
                 "image": ob.image,
                 "digest": ob.digest,
@@ -228,8 +228,12 @@ def _replica_rows(report: Mapping[str, Any], history: Mapping[str, Any], private
     for rep in report.get("replicas") or []:
         rid = str(rep.get("replicaRegistryId"))
         lags = [float(p[1]) for p in samples.get(rid, [])]
-        mine = [i["status"] for i in open_items if i["replicaRegistryId"] == rid]
-        counts = {s: mine.count(s) for s in OPEN_STATUSES}
+        mine = [i for i in open_items if i["replicaRegistryId"] == rid]
+        counts = {
+            "late": sum(i["status"] == "late" for i in mine),
+            "failed": sum(i["status"] == "failed" for i in mine),
+            "unconfirmed": sum(i["status"] == "unconfirmed" or bool(i.get("hint")) for i in mine),
+        }
         status = str(rep.get("status") or "")
         tone = "ok" if status == "Running" else "bad"
         access = private.get(str(rep.get("region"))) or private.get(rid)
@@ -321,7 +325,7 @@ def _problems(report: Mapping[str, Any], history: Mapping[str, Any], now: dateti
         fix_html = f"<br><small>Fix: {_e(fix)}</small>" if fix else ""
         items.append(
             f'<li class="problem finding" data-kind="{_e(kind)}"><span class="badge bad">{_e(kind)}</span> '
-            f"<b>{_e(rule)}</b> {_e(where)}: {_e(what)}{fix_html}</li>"
+            f"<b>{_e(rule)}</b>{' ' + _e(where) if where else ''}: {_e(what)}{fix_html}</li>"
         )
     if not items:
         return '<p class="empty">Nothing needs attention.</p>'
