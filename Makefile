@@ -8,7 +8,7 @@ DEPLOYED := shared functions localcloud/worker.py  # what runs on SCF's Python 3
 export NO_PROXY := 127.0.0.1,localhost
 export no_proxy := 127.0.0.1,localhost
 
-.PHONY: all venv test lint unit demo serve bench package clean
+.PHONY: all venv test lint unit demo serve bench package clean browser
 
 all: test
 
@@ -24,8 +24,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/vermin -q --no-tips --violations -t=3.10- --eval-annotations --backport typing_extensions $(DEPLOYED)
 
-test: lint
+test: lint browser
 	$(PY) -m pytest -q
+
+# The dashboard is tested in a real browser: Debian's chromium, installed here when it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium is missing: run 'sudo apt-get install chromium' (Debian's package)" >&2; exit 1; fi; }
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

@@ -57,6 +57,12 @@ def _enc(value: str) -> str:
     return quote(value.encode("utf-8"), safe="-_.~")
 
 
+def _hostname(host: str) -> str:
+    """The Host header without a port: the SDK signs a URL's hostname, a browser sends `host:port` (assumed)."""
+    name, sep, port = host.rpartition(":")
+    return name if sep and port.isdigit() and not name.endswith(":") and "]" not in port else host
+
+
 def _header_bytes(value: str) -> bytes:
     """http.server decodes header bytes as latin-1; get the bytes the client sent back."""
     try:
@@ -115,7 +121,8 @@ def http_string(
         params[_enc(name).lower()] = _enc(values[0] if values else "")
     heads: dict[str, str] = {}
     for name, value in headers.items():
-        heads[_enc(name).lower()] = quote(_header_bytes(value), safe="-_.~")
+        sent = _hostname(value) if name.lower() == "host" else value
+        heads[_enc(name).lower()] = quote(_header_bytes(sent), safe="-_.~")
     listed_params = sorted((p, params.get(p, "")) for p in param_list)
     listed_heads = sorted((h, heads.get(h, "")) for h in header_list)
     return "{}\n{}\n{}\n{}\n".format(

@@ -124,6 +124,16 @@ class Http:
             ) from None
         return status, parsed
 
+    def text(self, path: str) -> str:
+        """GET a page (not JSON): 200 or the demo stops."""
+        hdrs = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        req = urllib.request.Request(self.base + path, headers=hdrs)  # noqa: S310 - local
+        try:
+            with self._opener.open(req, timeout=60) as resp:
+                return resp.read().decode("utf-8")
+        except (urllib.error.URLError, OSError) as exc:
+            raise DemoError(f"GET {self.base + path}: {exc}") from None
+
     def expect(self, method: str, path: str, status: int, body: Any = None) -> Any:
         """The call must answer `status`; anything else (a 5xx, a wrong code) stops the demo with the exchange."""
         got, parsed = self.call(method, path, body)
@@ -218,8 +228,9 @@ def _all_logs(api: Http, registry_id: str, query: str = "") -> list[dict[str, An
     raise DemoError("GET replication-logs kept returning a nextCursor after 50 pages")
 
 
-def play(cloud: LocalCloud, story: Story) -> None:
+def play(cloud: LocalCloud, story: Story, page_dir: Path | None = None) -> None:
     env = cloud.env()
+    page_dir = page_dir or Path(tempfile.mkdtemp(prefix="localcloud-demo-"))
     api = Http(env["REPLICAS_URL"], API_TOKEN)
     admin = Http(cloud.host_url)
     tcr = Tcr(env)
@@ -434,6 +445,19 @@ def play(cloud: LocalCloud, story: Story) -> None:
         )
 
     # 10 ----------------------------------------------------------------------------------------------------------
+    story.heading("The dashboard (HTML page beside the report)")
+    page = api.text(f"/instances/{registry_id}/report")
+    if registry_id not in page or "<svg" not in page:
+        raise DemoError("the report page does not show the instance and its lag charts", _short(page))
+    page_path = page_dir / f"{registry_id}.html"
+    page_path.write_text(page, encoding="utf-8")
+    story.step(f"GET /instances/{registry_id}/report -> {page_path}")
+    story.info(f"open it: file://{page_path}")
+    link = api.expect("GET", f"/instances/{registry_id}/report-link?ttl=900", 200)
+    story.step(f"pre-signed link, valid until {link.get('expiresAt')} (while localcloud runs):")
+    story.wrapped(str(link.get("url")))
+
+    # 11 ----------------------------------------------------------------------------------------------------------
     story.heading("Clean up (replicas through the API, then the instance)")
     for rep_id, region in sorted(region_of.items(), key=lambda kv: kv[1]):
         api.expect("DELETE", f"/instances/{registry_id}/replicas/{rep_id}", 202)
@@ -528,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"function logs: {log_path}", file=out, flush=True)
         try:
-            play(cloud, story)
+            play(cloud, story, page_dir=log_dir)
         except DemoError as exc:
             log_stream.flush()
             print(f"\nDEMO FAILED: {exc.message}", file=sys.stderr)

@@ -62,6 +62,8 @@ def guide(cloud: LocalCloud, generated: list[str], out: TextIO) -> None:
         "sleep 2  # the webhook records the push as pending; replication to the replica takes a moment",
         f"curl -s -X POST {host}/_localcloud/timer/audit",
         f"curl -s -H {auth} {replicas}/instances/$REGISTRY_ID/replication-logs",
+        "# the dashboard the audit wrote: a pre-signed link to open in a browser (or GET .../report with the token)",
+        f"curl -s -H {auth} {replicas}/instances/$REGISTRY_ID/report-link",
         f"curl -s {host}/_localcloud/stats",
         "",
         "Ctrl-C stops it.",

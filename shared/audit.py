@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from shared import app, jsontext, log, notify, regions, rules, schemas
+from shared import app, dashboard, jsontext, log, notify, regions, rules, schemas
 from shared import policy as policy_mod
 from shared import records as rl
 from shared import replication_log as tlog
@@ -150,6 +151,7 @@ class InstanceAudit:
     registry_id: str
     report: dict[str, Any]
     notifications: list[notify.Notification]
+    observations: list[Any] = field(default_factory=list)  # what was decided per (push, replica): the dashboard
 
 
 class Auditor:
@@ -343,7 +345,7 @@ class Auditor:
             "findings": findings,
             "notifications": {"kinds": _count(n.kind for n in run.notes), **notify.summarize(deliveries)},
         }
-        return InstanceAudit(registry_id, report, run.notes)
+        return InstanceAudit(registry_id, report, run.notes, run.observations)
 
     def _expand(
         self, inst: Mapping[str, Any], views: list[ReplicaView], items: list[Any], counts: dict[str, int]
@@ -427,14 +429,16 @@ class Auditor:
             run.counts[status] += 1
             rid = f"{record.eventId}:{record.replicaRegistryId}"
             replica = run.replicas.get(record.replicaRegistryId)
-            if hint and replica is not None and replica.last_sync is not None:
+            unconfirmed = bool(hint and replica is not None and replica.last_sync is not None)
+            if unconfirmed and replica is not None and replica.last_sync is not None:
                 run.counts["unconfirmed"] += 1
                 run.hints[rid] = rl.iso_utc(replica.last_sync)
             else:
                 run.hints.pop(rid, None)
+            # TCR's times are whole seconds: an end can read earlier than the push by a fraction
+            lag = round(max(0.0, (at - rl.parse_time(record.pushedAt)).total_seconds()), 3) if at else None
+            run.observations.append(_observation(record, status, lag, hint if unconfirmed else ""))
             if status in ("replicated", "failed"):
-                # TCR's times are whole seconds: an end can read earlier than the push by a fraction
-                lag = round(max(0.0, (at - rl.parse_time(record.pushedAt)).total_seconds()), 3) if at else None
                 resolved.append(
                     record.with_status(status, updated_at=self.now, replicated_at=at, lag_seconds=lag, source="audit")
                 )
@@ -558,6 +562,7 @@ class _Run:
         default_factory=lambda: {"replicated": 0, "failed": 0, "late": 0, "pending": 0, "settled": 0, "unconfirmed": 0}
     )
     notes: list[Any] = field(default_factory=list)
+    observations: list[Any] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     hints: dict[str, str] = field(default_factory=dict)  # record id -> the replica's last sync (no log entry)
@@ -567,6 +572,45 @@ class _Run:
     newly_late: int = 0
     segments: int = 0
     complete: bool = True
+
+
+def _observation(record: rl.Record, status: str, lag: float | None, hint: str) -> dashboard.Observation:
+    """A pending push with a hint but not yet late is shown as unconfirmed: the replica synced, the log is silent."""
+    shown = "unconfirmed" if hint and status == "pending" else status
+    image = f"{record.namespace}/{record.repository}" + (f":{record.tag}" if record.tag else "")
+    return dashboard.Observation(
+        record.eventId,
+        record.replicaRegistryId,
+        record.replicaRegion,
+        image,
+        record.digest,
+        rl.parse_time(record.pushedAt),
+        shown,
+        lag if status == "replicated" else None,
+        hint,
+    )
+
+
+def _publish_page(
+    store: Any, inst: Mapping[str, Any], report: dict[str, Any], result: InstanceAudit, now: datetime, took: float
+) -> None:
+    """The dashboard beside the report: history merged, page and JSON written as latest and dated copies."""
+    registry_id = result.registry_id
+    history_key = rl.state_key(registry_id, "dashboard")
+    history = dashboard.merge(store.get_json(history_key), result.observations, now)
+    store.put_json(history_key, history)
+    day, run_id = now.strftime("%Y-%m-%d"), str(report["runId"])
+    page = dashboard.render(
+        report,
+        history,
+        now=now,
+        domain=str(inst.get("publicDomain") or ""),
+        duration_s=round(took, 1),
+        links={"this report as JSON (replica API: GET .../report.json)": "report.json"},
+    )
+    for key in (rl.instance_report_key(registry_id, "html", day, run_id), rl.instance_report_key(registry_id, "html")):
+        store.put_text(key, page, "text/html; charset=utf-8")
+    store.put_json(rl.instance_report_key(registry_id, "json"), report)
 
 
 def _owed(view: ReplicaView, pushed_at: str) -> bool:
@@ -736,10 +780,12 @@ def run(
             )
             continue
         try:
+            began = time.monotonic()
             result = auditor.audit(inst, options, notifier, instances_left=len(instances) - index)
             report = {"runId": run_id, "generatedAt": rl.iso_utc(now), **result.report}
             key = rl.report_key(registry_id, now.strftime("%Y-%m-%d"), run_id)
             store.put_json(key, report)
+            _publish_page(store, inst, report, result, now, time.monotonic() - began)
         except ApiError as exc:
             log.event("audit.instance-failed", level="error", registryId=registry_id, code=exc.code)
             summary["errors"].append({"registryId": registry_id, "code": exc.code, "message": exc.message})

@@ -15,6 +15,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "InstanceNotFound": 404,
     "ReplicaNotFound": 404,
     "RouteNotFound": 404,
+    "ReportNotFound": 404,
     "MethodNotAllowed": 405,
     "PayloadTooLarge": 413,
     "ReplicaExists": 409,

@@ -99,13 +99,19 @@ class Response:
     def __repr__(self) -> str:
         return f"Response(status={self.status}, body={self.body!r})"
 
+    @classmethod
+    def html(cls, status: int, page: str) -> Response:
+        """A text page (the dashboard); every other answer is JSON."""
+        return cls(status, page, {"Content-Type": "text/html; charset=utf-8"})
+
     def to_scf(self, request_id: str) -> dict[str, Any]:
         headers = {**JSON_HEADERS, "X-Request-Id": request_id, **self.headers}
+        is_text = isinstance(self.body, str) and headers["Content-Type"].startswith("text/")
         return {
             "isBase64Encoded": False,
             "statusCode": self.status,
             "headers": headers,
-            "body": json.dumps(self.body, ensure_ascii=False, separators=(",", ":")),
+            "body": self.body if is_text else json.dumps(self.body, ensure_ascii=False, separators=(",", ":")),
         }
 
 

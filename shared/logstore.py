@@ -121,6 +121,7 @@ class LogStore:
         self._rand = rand
         self.calls = 0
         self.calls_by_op: dict[str, int] = {}
+        self.path_style = False  # True when the endpoint is an address (COS_ENDPOINT), not COS's bucket domain
         self.inbox_body_gets = 0  # rare path: inbox keys whose record did not fit in the key
         self._credentials: Any = None
         self._client_factory: Callable[[tuple[str, str, str | None]], Any] | None = None
@@ -154,6 +155,7 @@ class LogStore:
             )
 
         store = cls(factory(creds.get_credential_info()), bucket, **kwargs)
+        store.path_style = netloc is not None
         store._credentials = creds
         store._client_factory = factory
         store._credential_snapshot = creds.get_credential_info()
@@ -233,6 +235,17 @@ class LogStore:
                 return None
             raise self._refused("GetObject", exc) from exc
 
+    def exists(self, key: str) -> bool:
+        from qcloud_cos.cos_exception import CosServiceError
+
+        try:
+            self._call("HeadObject", lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+        except CosServiceError as exc:
+            if exc.get_status_code() == 404:
+                return False
+            raise self._refused("HeadObject", exc) from exc
+        return True
+
     def _list(self, prefix: str, delimiter: str = "", marker: str = "") -> tuple[list[dict[str, Any]], list[str], str]:
         """One list page: (contents, common prefixes, next marker or "")."""
         from qcloud_cos.cos_exception import CosServiceError
@@ -298,6 +311,30 @@ class LogStore:
 
     def put_json(self, key: str, doc: Any) -> None:
         self._put(key, json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), "application/json")
+
+    def put_text(self, key: str, text: str, content_type: str) -> None:
+        self._put(key, text.encode("utf-8"), content_type)
+
+    def get_text(self, key: str) -> str | None:
+        data = self._get(key)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    def presigned_get(self, key: str, ttl_s: int) -> str:
+        """A GET link to one object that a browser can open for `ttl_s` seconds, without our credentials.
+
+        Role credentials are temporary: the link carries their session token, and COS refuses it once they
+        expire even if `ttl_s` has not passed. With COS_ENDPOINT (localcloud) the bucket goes into the path,
+        since the endpoint is an address, not the bucket's domain.
+        """
+        client = self._fresh_client()
+        token = self._credential_snapshot[2] if self._credential_snapshot else None
+        params = {"x-cos-security-token": token} if token else {}
+        url = client.get_presigned_url(Bucket=self.bucket, Key=key, Method="GET", Expired=ttl_s, Params=params)
+        if self.path_style:
+            scheme, _, rest = url.partition("://")
+            host, _, path = rest.partition("/")
+            url = f"{scheme}://{host}/{self.bucket}/{path}"
+        return url
 
     def get_json(self, key: str) -> Any:
         """The JSON document at `key`, or None when there is none."""

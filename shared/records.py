@@ -819,6 +819,16 @@ def report_key(registry_id: str, day: str, run_id: str) -> str:
 LATEST_REPORT_KEY = f"{REPORTS_ROOT}/latest.json"
 
 
+def instance_report_key(registry_id: str, ext: str, day: str | None = None, run_id: str | None = None) -> str:
+    """`reports/<id>/latest.<ext>`, or the dated copy `reports/<id>/<day>/<runId>.<ext>` (ext: json or html)."""
+    if ext not in ("json", "html"):
+        raise LayoutError(f"report extension {ext!r} is not json or html")
+    registry = _check_name("registryId", registry_id)
+    if day is None or run_id is None:
+        return f"{REPORTS_ROOT}/{registry}/latest.{ext}"
+    return f"{REPORTS_ROOT}/{registry}/{_check_day(day)}/{_check_name('runId', run_id)}.{ext}"
+
+
 def state_key(registry_id: str, name: str = "audit") -> str:
     return f"{STATE_ROOT}/{_check_name('registryId', registry_id)}/{_check_name('state name', name)}.json"
 

@@ -66,6 +66,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"primary": {"type": "string", "pattern": REGION_REF}},
     },
     "query.none": {"type": "object", "additionalProperties": False, "properties": {}},
+    "query.reportLink": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"ttl": {"type": "string", "pattern": r"^[1-9][0-9]{1,4}$(?!\n)"}},
+    },
     "query.deleteInstance": {
         "type": "object",
         "additionalProperties": False,

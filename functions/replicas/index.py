@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import api, app, http, schemas
+from shared.errors import ApiError
 
 router = http.Router()
 
@@ -87,6 +88,37 @@ def delete_instance(request: http.Request) -> http.Response:
     schemas.validate("query.deleteInstance", request.query, where="query")
     delete_bucket = request.query.get("deleteBucket") == "true"
     return http.Response(202, _service(request).delete_instance(registry_id, delete_bucket=delete_bucket))
+
+
+
+@router.route("GET", "/instances/{registryId}/report")
+def report_page(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    _no_query(request)
+    from shared import reports
+
+    return http.Response.html(200, reports.page(request.services.store, registry_id))
+
+
+@router.route("GET", "/instances/{registryId}/report.json")
+def report_json(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    _no_query(request)
+    from shared import reports
+
+    return http.Response(200, reports.document(request.services.store, registry_id))
+
+
+@router.route("GET", "/instances/{registryId}/report-link")
+def report_link(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    schemas.validate("query.reportLink", request.query, where="query")
+    from shared import reports
+
+    ttl = int(request.query.get("ttl", reports.DEFAULT_LINK_TTL_S))
+    if not 60 <= ttl <= 86400:
+        raise ApiError("InvalidRequest", f"query.ttl: must be 60..86400 seconds (got {ttl}) (rule: range)")
+    return http.Response(200, reports.link(request.services.store, registry_id, ttl))
 
 
 def main_handler(event: Any, context: Any) -> dict:

@@ -442,6 +442,66 @@ def test_signature_outside_its_time_window_is_refused(skew: float) -> None:
         server.close()
 
 
+
+def _fetch_full(url: str, *, virtual_host: bool = True) -> tuple[int, str, bytes]:
+    """GET a pre-signed URL with no Authorization header: by COS's bucket domain (Host header, as the SDK
+    signs it) or path-style (`/<bucket>/<key>` on the endpoint itself, what a browser can open locally)."""
+    headers = {"Host": f"{BUCKET}.cos.{REGION}.myqcloud.com"} if virtual_host else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Content-Type", ""), err.read()
+
+
+def _path_style(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    return f"{scheme}://{host}/{BUCKET}/{path}"
+
+
+def test_presigned_get_serves_the_page_with_its_content_type_until_it_expires() -> None:
+    # COS checks q-sign-time on a pre-signed URL as on a header signature: valid inside, 403 after its end.
+    clock = {"now": time.time()}
+    c, server = _start(now=lambda: clock["now"])
+    try:
+        page = b"<!DOCTYPE html><title>report</title>"
+        key = "reports/tcr-1/latest.html"
+        c.client().put_object(Bucket=BUCKET, Key=key, Body=page, ContentType="text/html; charset=utf-8")
+        url = c.client().get_presigned_url(Bucket=BUCKET, Key=key, Method="GET", Expired=900)
+        unsigned_host = c.client().get_presigned_url(Bucket=BUCKET, Key=key, Method="GET", Expired=900, SignHost=False)
+        # the SDK signs the URL's host (here the endpoint's address): opened there, path-style, it serves the page
+        assert _fetch_full(_path_style(url), virtual_host=False) == (200, "text/html; charset=utf-8", page)
+        # the host is signed: the same URL sent to another host name is refused; unsigned, any host will do
+        assert _fetch_full(url)[0] == 403
+        assert _fetch_full(unsigned_host) == (200, "text/html; charset=utf-8", page)
+        clock["now"] += 901
+        for status, _, body in (_fetch_full(_path_style(url), virtual_host=False), _fetch_full(unsigned_host)):
+            assert status == 403
+            assert b"<Code>AccessDenied</Code>" in body
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        lambda url: url.replace("latest.html", "other.html"),
+        lambda url: url.replace("q-signature=", "q-signature=0"),
+        lambda url: url.replace("q-sign-time=", "q-sign-time=1"),
+    ],
+    ids=["other-key", "signature", "sign-time"],
+)
+def test_altered_presigned_url_is_refused(cloud: Cloud, cos: CosS3Client, alter: object) -> None:
+    cos.put_object(Bucket=BUCKET, Key="reports/tcr-2/latest.html", Body=b"<p>a</p>")
+    cos.put_object(Bucket=BUCKET, Key="reports/tcr-2/other.html", Body=b"<p>b</p>")
+    url = cos.get_presigned_url(Bucket=BUCKET, Key="reports/tcr-2/latest.html", Method="GET", Expired=900)
+    url = _path_style(url)
+    assert _fetch_full(url, virtual_host=False)[0] == 200
+    status, _, body = _fetch_full(alter(url), virtual_host=False)  # type: ignore[operator]
+    assert status == 403, body
+    assert b"<Code>SignatureDoesNotMatch</Code>" in body or b"<Code>AccessDenied</Code>" in body
+
 # ----- faults --------------------------------------------------------------------------------------------------------
 
 

@@ -82,6 +82,9 @@ def test_demo_plays_the_whole_story_and_exits_0() -> None:
     rows = re.findall(r"^\s+team/\S+\s+ap-\S+\s+\S+\s+\S+ s$", out, re.MULTILINE)
     assert len(rows) == len(IMAGES) * len(REPLICAS)
     assert re.search(r"cos://tcr-replication-log-1250000000/reports/tcr-[a-z0-9]+/\d{4}-\d{2}-\d{2}/\S+\.json", out)
+    page = re.search(r"open it: file://(\S+\.html)", out)
+    assert page and "<svg" in Path(page.group(1)).read_text(encoding="utf-8")
+    assert re.search(r"^\s+http://127\.0\.0\.1:\d+/\S+\?q-sign-algorithm=sha1&\S+$", out, re.MULTILINE)
     log_path = re.search(r"function logs: (\S+)", out)
     assert log_path and Path(log_path.group(1)).is_file()
     assert "START RequestId" in Path(log_path.group(1)).read_text(encoding="utf-8")  # the functions' logs went there

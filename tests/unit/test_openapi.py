@@ -48,6 +48,9 @@ DESIGN_CODES: dict[tuple[str, str], set[str]] = {
         "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicasExist", "TcrRefused", "Throttled",
         "UpstreamError", "Unavailable",
     },
+    ("GET", "/instances/{registryId}/report"): {"Unauthorized", "InvalidRequest", "ReportNotFound", "Unavailable"},
+    ("GET", "/instances/{registryId}/report.json"): {"Unauthorized", "InvalidRequest", "ReportNotFound", "Unavailable"},
+    ("GET", "/instances/{registryId}/report-link"): {"Unauthorized", "InvalidRequest", "ReportNotFound", "Unavailable"},
 }  # fmt: skip
 SUCCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/healthz"): {"200"},
@@ -58,6 +61,9 @@ SUCCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/instances/{registryId}/replicas/{replicaRegistryId}/sync-status"): {"200"},
     ("GET", "/instances/{registryId}/replication-logs"): {"200"},
     ("DELETE", "/instances/{registryId}"): {"202"},
+    ("GET", "/instances/{registryId}/report"): {"200"},
+    ("GET", "/instances/{registryId}/report.json"): {"200"},
+    ("GET", "/instances/{registryId}/report-link"): {"200"},
 }
 
 
@@ -163,6 +169,7 @@ def test_parameter_patterns_match_the_validators() -> None:
         (("GET", "/instances/{registryId}/replication-logs"), "query.replicationLogs"),
         (("GET", "/instances/{registryId}/replicas"), "query.none"),
         (("DELETE", "/instances/{registryId}"), "query.deleteInstance"),
+        (("GET", "/instances/{registryId}/report-link"), "query.reportLink"),
     ],
 )
 def test_query_parameters_match_the_validators(key: tuple[str, str], schema_name: str) -> None:
