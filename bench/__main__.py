@@ -181,7 +181,9 @@ def webhook_and_logs() -> list[bool]:
         after = call("GET", cloud.host_url + "/_localcloud/stats")[1]
         remote = sum(after["cos"].values()) - sum(before["cos"].values())
         remote += sum(after["tcr"].values()) - sum(before["tcr"].values())
-        store = hook._store()
+        from shared import app, webhook
+
+        store = app.Services(webhook.PROFILE, ctx).store  # the warm container's own log store and client
         # the floor: one bare put_object of the same bytes under the same key as a push's inbox object
         listed = store.client.list_objects(Bucket=store.bucket, Prefix=f"inbox/{registry_id}/", MaxKeys=1)
         key = listed["Contents"][0]["Key"]
