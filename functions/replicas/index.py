@@ -33,7 +33,7 @@ def _service() -> Any:
     from shared.replicas import ReplicaService
     from shared.tcr import default_adapter
 
-    return ReplicaService(default_adapter(), store_factory=_store)
+    return ReplicaService(default_adapter(), store_factory=_store, deadline=_INVOCATION.get("deadline"))
 
 
 def _ids(request: http.Request) -> tuple[str, str | None]:
