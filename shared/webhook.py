@@ -137,7 +137,7 @@ def _invalid(field: str, reason: str, rule: str) -> ApiError:
 
 def _time(value: Any, field: str) -> datetime:
     """occur_at (unix seconds) or a distribution timestamp (RFC 3339, nanoseconds, any offset)."""
-    from shared.records import parse_time
+    from shared.times import parse_time
 
     try:
         return parse_time(value)
