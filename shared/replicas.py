@@ -21,6 +21,7 @@ from shared.times import parse_or_none
 
 if TYPE_CHECKING:
     from shared.tcr import Deadline
+
 # TCR's CreatedAt has whole seconds: a replica created more than this after ours can never tie with it.
 CREATED_AT_RESOLUTION_S = 1.0
 # Allowance for the function's clock against TCR's when waiting for that moment to pass.
