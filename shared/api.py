@@ -30,7 +30,9 @@ def authenticate(request: http.Request, services: app.Services) -> None:
 def replica_service(services: app.Services) -> ReplicaService:
     from shared.replicas import ReplicaService
 
-    return ReplicaService(services.tcr, store_factory=lambda: services.store)
+    return ReplicaService(
+        services.tcr, services.config, store_factory=lambda: services.store, deadline=services.deadline
+    )
 
 
 PROFILE = app.Profile("replicas", default_limit_s=30.0, authenticate=authenticate)

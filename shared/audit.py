@@ -17,8 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared import app, dashboard, jsontext, log, notify, regions, rules, schemas
 from shared import policy as policy_mod
@@ -26,7 +25,13 @@ from shared import records as rl
 from shared import replication_log as tlog
 from shared.config import Config
 from shared.errors import ApiError, ConfigError
+from shared.ports import Instance, LogStorePort, NotifierPort, Replica, SyncStatus, TcrPort
 from shared.regions import Region
+from shared.times import parse_or_none
+
+if TYPE_CHECKING:
+    from shared.logstore import InboxItem
+    from shared.runtime import Deadline
 
 DEPLOYING_GRACE = timedelta(minutes=30)
 CLOCK_SKEW = timedelta(seconds=2)
@@ -80,21 +85,23 @@ def run_id_of(event: Mapping[str, Any], now: datetime) -> str:
 # -- matching a pending record against what TCR says ---------------------------------------------------
 
 
-def _parse(value: Any) -> datetime | None:
-    return tlog.parse(value)
-
-
 @dataclass
 class ReplicaView:
+    """A replica as this run sees it: what TCR lists, then what its sync status and log say."""
+
     replica_id: str
     region: str
     region_id: int | None
     status: str
-    created_at: str | None
+    created: datetime | None
     sync_status: str | None = None
     last_sync: datetime | None = None
     log: tlog.LogRead = field(default_factory=tlog.LogRead)
     error: str | None = None  # TCR refused to report this replica's sync status
+
+    @classmethod
+    def of(cls, replica: Replica) -> ReplicaView:
+        return cls(replica.replica_registry_id, replica.region, replica.region_id, replica.status, replica.created)
 
 
 class Decision(NamedTuple):
@@ -121,11 +128,11 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
             continue
         named = True
         entry = mention.entry
-        state = str(entry.get("status") or "").lower()
+        state = entry.status.lower()
         if state in SUCCEEDED:  # a later success outweighs an earlier failure
-            return Decision("replicated", _parse(entry.get("endTime")) or mention.started, "TCR replication log")
+            return Decision("replicated", entry.ended or mention.started, "TCR replication log")
         if state in FAILED and not failure and log.judged_on(mention.index, record):
-            failure = f"TCR replication log reports {entry.get('status')} for {entry.get('source')}"
+            failure = f"TCR replication log reports {entry.status} for {entry.source}"
     if failure:
         return Decision("failed", None, failure)
     hint = None
@@ -155,7 +162,9 @@ class InstanceAudit:
 
 
 class Auditor:
-    def __init__(self, tcr: Any, store: Any, config: Config, *, now: datetime, deadline: Any) -> None:
+    def __init__(
+        self, tcr: TcrPort, store: LogStorePort, config: Config, *, now: datetime, deadline: Deadline
+    ) -> None:
         self.tcr = tcr
         self.store = store
         self.config = config
@@ -165,26 +174,12 @@ class Auditor:
         self.tcr_budget = config.audit_tcr_call_budget
         self.tcr_calls = 0  # DescribeReplicationInstanceSyncStatus calls of this run, all instances
 
-    def _replicas(self, inst: Mapping[str, Any]) -> list[ReplicaView]:
-        registry_id = str(inst["registryId"])
-        views = []
-        for rep in self.tcr.list_replicas(registry_id, region=inst.get("region")):
-            view = ReplicaView(
-                replica_id=str(rep.get("replicaRegistryId")),
-                region=str(rep.get("region") or ""),
-                region_id=rep.get("regionId"),
-                status=str(rep.get("status") or ""),
-                created_at=rep.get("createdAt"),
-            )
-            if not view.region and view.region_id is not None:
-                found = regions.find(int(view.region_id))
-                view.region = found.name if found else str(view.region_id)
-            views.append(view)
-        return views
+    def _replicas(self, inst: Instance) -> list[ReplicaView]:
+        return [ReplicaView.of(rep) for rep in self.tcr.list_replicas(inst.registry_id, region=inst.region)]
 
     def _sync(
         self,
-        inst: Mapping[str, Any],
+        inst: Instance,
         view: ReplicaView,
         oldest_pending: datetime | None,
         recent: datetime | None,
@@ -193,18 +188,12 @@ class Auditor:
     ) -> int:
         """Sync status and TCR's log back to the replica's oldest pending push, within `allowance` calls;
         archive the finished entries read."""
-        registry_id = str(inst["registryId"])
+        registry_id = inst.registry_id
 
-        def fetch(page: int, limit: int) -> Mapping[str, Any]:
+        def fetch(page: int, limit: int) -> SyncStatus:
             self.tcr_calls += 1
             return self.tcr.sync_status(
-                registry_id,
-                view.replica_id,
-                view.region_id,
-                show_log=True,
-                page=page,
-                limit=limit,
-                region=inst.get("region"),
+                registry_id, view.replica_id, view.region_id, show_log=True, page=page, limit=limit, region=inst.region
             )
 
         view.log = tlog.read(
@@ -212,24 +201,13 @@ class Auditor:
         )
         view.sync_status = view.log.status
         view.last_sync = view.log.last_sync
-        archived = [
-            {
-                "ResourceType": e.get("resourceType"),
-                "Source": e.get("source"),
-                "Destination": e.get("destination"),
-                "Status": e.get("status"),
-                "StartTime": e.get("startTime"),
-                "EndTime": e.get("endTime"),
-            }
-            for e in view.log.entries
-            if e.get("endTime")  # finished entries only: an in-progress one changes later
-        ]
+        archived = [e for e in view.log.entries if e.finished]  # an entry in progress changes later
         return self.store.archive_tcr_log(registry_id, view.replica_id, view.region, archived) if archived else 0
 
-    def _health(self, inst: Mapping[str, Any], views: Iterable[ReplicaView]) -> list[dict[str, Any]]:
+    def _health(self, views: Iterable[ReplicaView]) -> list[dict[str, Any]]:
         problems = []
         for v in views:
-            created = _parse(v.created_at)
+            created = v.created
             if v.error:
                 problems.append(
                     {"replicaRegistryId": v.replica_id, "region": v.region, "status": "Unknown", "detail": v.error}
@@ -244,7 +222,7 @@ class Auditor:
 
     def _sync_safely(
         self,
-        inst: Mapping[str, Any],
+        inst: Instance,
         view: ReplicaView,
         oldest: datetime | None,
         recent: datetime | None,
@@ -261,7 +239,7 @@ class Auditor:
             return 0
 
     def _read_logs(
-        self, inst: Mapping[str, Any], views: list[ReplicaView], first: list[Any], run: _Run, *, more: bool, share: int
+        self, inst: Instance, views: list[ReplicaView], first: list[InboxItem], run: _Run, *, more: bool, share: int
     ) -> int:
         """Each replica's log within this instance's part of the run's call budget (what one leaves, the next gets)."""
         oldest = _oldest_pending(first, [v.replica_id for v in views], more=more)
@@ -276,10 +254,10 @@ class Auditor:
         return archived
 
     def audit(
-        self, inst: Mapping[str, Any], options: Options, notifier: Any, *, instances_left: int = 1
+        self, inst: Instance, options: Options, notifier: NotifierPort, *, instances_left: int = 1
     ) -> InstanceAudit:
-        registry_id = str(inst["registryId"])
-        primary = regions.find(str(inst.get("region") or ""))
+        registry_id = inst.registry_id
+        primary = regions.find(inst.region)
         views = self._replicas(inst)
         run = _Run(registry_id, {v.replica_id: v for v in views}, options)
         run.notify = bool(options.notify and notifier.enabled)
@@ -317,7 +295,7 @@ class Auditor:
         deliveries = self._deliver(run, notifier)
         report = {
             "registryId": registry_id,
-            "primaryRegion": inst.get("region"),
+            "primaryRegion": inst.region,
             "replicas": [
                 {
                     "replicaRegistryId": v.replica_id,
@@ -348,8 +326,8 @@ class Auditor:
         return InstanceAudit(registry_id, report, run.notes, run.observations)
 
     def _expand(
-        self, inst: Mapping[str, Any], views: list[ReplicaView], items: list[Any], counts: dict[str, int]
-    ) -> list[Any]:
+        self, inst: Instance, views: list[ReplicaView], items: list[InboxItem], counts: dict[str, int]
+    ) -> list[InboxItem]:
         """Expand the unexpanded pushes of one inbox page into per-replica records (written before the page is
         resolved); an event already expanded, or owed to no replica, just leaves the inbox."""
         if not any(item.event is not None for item in items):
@@ -372,9 +350,7 @@ class Auditor:
                 log.event("audit.nothing-owed", registryId=event.registryId, eventId=event.eventId)
                 continue
             status = "deleted" if event.eventType == "deleteImage" else "pending"
-            recs = event.records(
-                primary_region=str(inst.get("region") or ""), replicas=owed, now=self.now, status=status
-            )
+            recs = event.records(primary_region=inst.region, replicas=owed, now=self.now, status=status)
             expansions.append((item.key, recs))
             known.add(event.eventId)
             counts["expanded"] += 1
@@ -404,7 +380,7 @@ class Auditor:
             found |= {r.record_id for r in records if r.record_id in run.segment_ids[(region, day)]}
         return found
 
-    def _resolve_page(self, run: _Run, items: list[Any]) -> None:
+    def _resolve_page(self, run: _Run, items: list[InboxItem]) -> None:
         """Decide one inbox page; keep its notices in the outbox, then move the resolved out (batched).
 
         The outbox and the announcement state are saved before the inbox changes, so a crash or an SCF
@@ -466,7 +442,7 @@ class Auditor:
             result = self.store.resolve(run.registry_id, resolved, items, settled=settled)
             run.segments += len(result.segments_written)
 
-    def _deliver(self, run: _Run, notifier: Any) -> list[Any]:
+    def _deliver(self, run: _Run, notifier: NotifierPort) -> list[notify.Delivery]:
         """Send the outbox (this run's notices and any a receiver refused before); keep what failed."""
         if not run.notify:
             return []
@@ -517,10 +493,10 @@ class Auditor:
         return notes
 
     def _findings(
-        self, inst: Mapping[str, Any], primary: Region | None, views: list[ReplicaView], run: _Run
+        self, inst: Instance, primary: Region | None, views: list[ReplicaView], run: _Run
     ) -> list[dict[str, Any]]:
         """Policy drift and unhealthy replicas, each with its notification (one id per finding and day)."""
-        registry_id = str(inst["registryId"])
+        registry_id = inst.registry_id
         notes: list[notify.Notification] = []
         period = self.now.strftime("%Y-%m-%d")
         findings: list[dict[str, Any]] = []
@@ -533,7 +509,7 @@ class Auditor:
                         registry_id, [v.to_dict() for v in drift], period=period, primary_region=primary.name
                     )
                 )
-        for p in self._health(inst, views):
+        for p in self._health(views):
             findings.append({"kind": "replica_unhealthy", **p})
             notes.append(
                 notify.replica_unhealthy(
@@ -592,7 +568,7 @@ def _observation(record: rl.Record, status: str, lag: float | None, hint: str) -
 
 
 def _publish_page(
-    store: Any, inst: Mapping[str, Any], report: dict[str, Any], result: InstanceAudit, now: datetime, took: float
+    store: LogStorePort, inst: Instance, report: dict[str, Any], result: InstanceAudit, now: datetime, took: float
 ) -> None:
     """The dashboard beside the report: history merged, page and JSON written as latest and dated copies."""
     registry_id = result.registry_id
@@ -604,7 +580,7 @@ def _publish_page(
         report,
         history,
         now=now,
-        domain=str(inst.get("publicDomain") or ""),
+        domain=inst.public_domain,
         duration_s=round(took, 1),
         links={"this report as JSON (replica API: GET .../report.json)": "report.json"},
     )
@@ -615,19 +591,10 @@ def _publish_page(
 
 def _owed(view: ReplicaView, pushed_at: str) -> bool:
     """A replica created after the push does not get the image (TCR replicates what is pushed from then on)."""
-    created = _parse(view.created_at)
-    return created is None or created <= rl.parse_time(pushed_at)
+    return view.created is None or view.created <= rl.parse_time(pushed_at)
 
 
-def _domain_host(domain: Any) -> str:
-    text = str(domain or "").strip()
-    try:
-        return (urlsplit(text if "://" in text else "//" + text).hostname or "").lower()
-    except ValueError:
-        return ""
-
-
-def _list_instances(tcr: Any, ids: list[str] | None) -> list[dict[str, Any]]:
+def _list_instances(tcr: TcrPort, ids: list[str] | None) -> list[Instance]:
     """The named instances, or every instance. TCR refuses to name an instance that is not Running
     (ErrorInstanceNotRunning): then they are picked out of the whole listing."""
     if not ids:
@@ -637,10 +604,10 @@ def _list_instances(tcr: Any, ids: list[str] | None) -> list[dict[str, Any]]:
     except ApiError as exc:
         if exc.code != "InstanceNotRunning":
             raise
-        return [i for i in tcr.describe_instances() if i.get("registryId") in ids]
+        return [i for i in tcr.describe_instances() if i.registry_id in ids]
 
 
-def _place_host_events(store: Any, listed: list[dict[str, Any]], complete: bool) -> dict[str, int]:
+def _place_host_events(store: LogStorePort, listed: list[Instance], complete: bool) -> dict[str, int]:
     """Pushes kept under their host (TCR was down and the instance unknown): move each into its instance's
     inbox, still unexpanded. A host of no instance leaves when `listed` is every instance (the webhook would
     have ignored it), and a host of a non-premium instance too (no replicas): both are counted and logged."""
@@ -648,7 +615,7 @@ def _place_host_events(store: Any, listed: list[dict[str, Any]], complete: bool)
     items = store.list_host_events()
     if not items:
         return counts
-    by_host = {_domain_host(i.get("publicDomain")): i for i in listed if i.get("publicDomain")}
+    by_host = {i.public_domain: i for i in listed if i.public_domain}
     moves: list[tuple[str, rl.PushEvent]] = []
     dropped: list[str] = []
     for item in items:
@@ -662,17 +629,17 @@ def _place_host_events(store: Any, listed: list[dict[str, Any]], complete: bool)
             dropped.append(item.key)
             counts["unresolvable"] += 1
             log.event("audit.unresolvable-push", level="warning", host=event.host, key=item.key)
-        elif str(inst.get("registryType")).lower() != "premium":
+        elif inst.registry_type.lower() != "premium":
             dropped.append(item.key)
             counts["nothingOwed"] += 1
         else:
-            moves.append((item.key, event.for_registry(str(inst["registryId"]))))
+            moves.append((item.key, event.for_registry(inst.registry_id)))
             counts["moved"] += 1
     store.relocate_host_events(moves, dropped)
     return counts
 
 
-def _oldest_pending(items: list[Any], replica_ids: list[str], *, more: bool) -> dict[str, datetime]:
+def _oldest_pending(items: list[InboxItem], replica_ids: list[str], *, more: bool) -> dict[str, datetime]:
     """Per replica, a time no pending push of it predates: how far back its TCR log must be read.
 
     Inbox keys sort by day, then by event id: the first page holds the oldest day, and when more pages
@@ -693,12 +660,12 @@ def _oldest_pending(items: list[Any], replica_ids: list[str], *, more: bool) -> 
     return oldest
 
 
-def _recent_pushes(items: list[Any], cursors: Mapping[str, Mapping[str, Any]]) -> dict[str, datetime]:
+def _recent_pushes(items: list[InboxItem], cursors: Mapping[str, Mapping[str, Any]]) -> dict[str, datetime]:
     """Per replica with a cursor, the oldest push among records written since its chain began (first page)."""
     recent: dict[str, datetime] = {}
     for item in items:
         for r in item.records:
-            since = _parse((cursors.get(r.replicaRegistryId) or {}).get("since"))
+            since = parse_or_none((cursors.get(r.replicaRegistryId) or {}).get("since"))
             if r.status != "pending" or since is None or tlog.written_before(r, since):
                 continue
             pushed = rl.parse_time(r.pushedAt)
@@ -732,11 +699,11 @@ def _brief(r: rl.Record) -> dict[str, Any]:
 def run(
     event: Mapping[str, Any],
     *,
-    tcr: Any,
-    store: Any,
-    notifier: Any,
+    tcr: TcrPort,
+    store: LogStorePort,
+    notifier: NotifierPort,
     config: Config,
-    deadline: Any,
+    deadline: Deadline,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """One audit run over the selected (or every premium) instance; returns the run summary."""
@@ -748,9 +715,9 @@ def run(
     listed = _list_instances(tcr, options.instances)
     if options.instances:
         instances = listed
-        missing = sorted(set(options.instances) - {i["registryId"] for i in instances})
+        missing = sorted(set(options.instances) - {i.registry_id for i in instances})
     else:
-        instances = [i for i in listed if str(i.get("registryType")).lower() == "premium"]
+        instances = [i for i in listed if i.registry_type.lower() == "premium"]
         missing = []
     summary: dict[str, Any] = {
         "runId": run_id,
@@ -766,13 +733,13 @@ def run(
         log.event("audit.host-events-failed", level="error", code=exc.code)
         summary["errors"].append({"registryId": "", "code": exc.code, "message": exc.message})
         summary["complete"] = False
-    if notifier.problem:  # NOTIFY_URL or NOTIFY_SECRET is invalid: audit anyway, notices wait in the outbox
-        error = notifier.config_error
+    error = notifier.config_error
+    if error is not None:  # NOTIFY_URL or NOTIFY_SECRET is invalid: audit anyway, notices wait in the outbox
         summary["errors"].append({"code": error.code, "variable": error.variable, "message": error.message})
     kinds: dict[str, int] = {}
     sent = {"sent": 0, "skipped": 0, "failed": 0}
-    for index, inst in enumerate(sorted(instances, key=lambda i: str(i["registryId"]))):
-        registry_id = str(inst["registryId"])
+    for index, inst in enumerate(sorted(instances, key=lambda i: i.registry_id)):
+        registry_id = inst.registry_id
         if deadline.remaining() < 20:
             summary["complete"] = False
             summary["errors"].append(

@@ -354,8 +354,3 @@ class Config:
     def policy(self) -> str | None:
         """The raw POLICY value (JSON text or a path); shared.policy parses it."""
         return _get(self._env, POLICY)
-
-
-def current() -> Config:
-    """The configuration of this invocation (reads os.environ at each access)."""
-    return Config()

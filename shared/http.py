@@ -335,16 +335,3 @@ def bearer_matches(header: str | None, token: str) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(value.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
-
-
-def not_implemented(event: Any, context: Any, function: str) -> dict:
-    """Placeholder answer of a function whose domain is not built yet: an honest 501, nothing fake."""
-    request_id = (_text(context.get("request_id")) if isinstance(context, Mapping) else "") or new_request_id()
-    body = {
-        "error": {
-            "code": "NotImplemented",
-            "message": f"the {function} function is not implemented yet",
-            "requestId": request_id,
-        }
-    }
-    return Response(501, body).to_scf(request_id)

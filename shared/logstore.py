@@ -18,12 +18,15 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared import records as rl
 from shared.errors import ApiError, ConfigError
 from shared.records import Record
 from shared.runtime import Deadline, RetryPolicy, retry
+
+if TYPE_CHECKING:
+    from shared.ports import LogEntry
 
 RETRYABLE_CODES = frozenset(
     {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"}
@@ -345,13 +348,6 @@ class LogStore:
             return json.loads(data.decode("utf-8"))
         except ValueError as exc:
             raise ApiError("Unavailable", f"the object {key} in the log bucket is not valid JSON") from exc
-
-    def put_report(self, registry_id: str, run_id: str, report: dict[str, Any], when: Any = None) -> str:
-        """Write the run's report and `reports/latest.json` (2 PUTs). Returns the report's key."""
-        key = rl.report_key(registry_id, rl.day_of(when if when is not None else _now_iso()), run_id)
-        self.put_json(key, report)
-        self.put_json(rl.LATEST_REPORT_KEY, report)
-        return key
 
     def get_state(self, registry_id: str, name: str = "audit") -> dict[str, Any]:
         doc = self.get_json(rl.state_key(registry_id, name))
@@ -709,7 +705,7 @@ class LogStore:
     # TCR's own replication log, archived and deduplicated
 
     def archive_tcr_log(
-        self, registry_id: str, replica_registry_id: str, replica_region: str, entries: Iterable[dict[str, Any]]
+        self, registry_id: str, replica_registry_id: str, replica_region: str, entries: Iterable[LogEntry]
     ) -> int:
         """Archive TCR replication log entries not archived before. Returns how many were new.
 
@@ -722,9 +718,8 @@ class LogStore:
         seen: list[str] = [s for s in state.get("seen", []) if isinstance(s, str)]
         seen_set = set(seen)
         by_day: dict[str, list[dict[str, Any]]] = {}
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
+        for item in entries:
+            entry = rl.tcr_log_doc(item)
             eid = rl.tcr_entry_id(registry_id, replica_registry_id, entry)
             if eid in seen_set:
                 continue
@@ -750,18 +745,6 @@ class LogStore:
         if new:
             self.put_state(registry_id, {"seen": seen[-TCRLOG_SEEN_MAX:]}, state_name)
         return new
-
-    def read_tcr_log(self, registry_id: str, replica_region: str, day: str) -> list[dict[str, Any]]:
-        """Archived TCR log entries of one replica-day, one per entry id."""
-        contents, _ = self._list_all(rl.tcrlog_prefix(registry_id, replica_region, day))
-        best: dict[str, dict[str, Any]] = {}
-        for key in sorted(c["Key"] for c in contents):
-            data = self._get(key)
-            if data is None:
-                continue
-            for doc in rl.parse_jsonl(data):
-                best.setdefault(str(doc.get("entryId")), doc)
-        return sorted(best.values(), key=lambda d: (str(d.get("StartTime") or ""), str(d.get("entryId"))))
 
 
 def should_retry(exc: Exception) -> bool:

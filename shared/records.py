@@ -28,11 +28,16 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from shared.schemas import RECORD_STATUSES as STATUSES
+from shared.times import parse_time
+
+if TYPE_CHECKING:
+    from shared.ports import LogEntry
 
 SCHEMA_VERSION = 1
-STATUSES = ("pending", "replicated", "late", "failed", "deleted")
 MAX_KEY_BYTES = 850  # COS object key limit
 PAYLOAD_CHUNK = 200  # payload split into path parts, so file-backed stores never see a name over 255 bytes
 OVERFLOW_MARK = "~"
@@ -60,42 +65,6 @@ class LayoutError(ValueError):
 # time helpers
 
 
-def parse_time(value: Any) -> datetime:
-    """Parse an epoch number, a datetime or an ISO 8601 string into an aware UTC datetime (seconds precision)."""
-    if isinstance(value, bool):
-        raise ValueError("time must not be a boolean")
-    if isinstance(value, (int, float)):
-        try:
-            dt = datetime.fromtimestamp(float(value), tz=timezone.utc)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise ValueError(f"time out of range: {value!r}") from exc
-    elif isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise ValueError("empty time")
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        # Python 3.10 fromisoformat accepts only 0, 3 or 6 fractional digits and +hh:mm offsets: normalise
-        match = re.fullmatch(r"(.*[T ]\d{2}:\d{2}:\d{2})\.(\d+)(.*)", text)
-        if match:
-            text = f"{match.group(1)}.{match.group(2)[:6].ljust(6, '0')}{match.group(3)}"
-        text = re.sub(r"([+-]\d{2})(\d{2})\Z", r"\1:\2", text)
-        try:
-            dt = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise ValueError(f"not an ISO 8601 time: {value!r}") from exc
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-    else:
-        raise ValueError(f"not a time: {value!r}")
-    try:
-        return dt.astimezone(timezone.utc).replace(microsecond=0)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
-        raise ValueError(f"time out of range: {value!r}") from exc
-
-
 def iso_utc(value: Any) -> str:
     """Canonical time text of the log: UTC, seconds precision, ``Z`` suffix (sorts as text)."""
     return parse_time(value).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -103,16 +72,6 @@ def iso_utc(value: Any) -> str:
 
 def day_of(value: Any) -> str:
     return parse_time(value).strftime("%Y-%m-%d")
-
-
-def days_between(first: str, last: str) -> list[str]:
-    start = datetime.strptime(first, "%Y-%m-%d")
-    end = datetime.strptime(last, "%Y-%m-%d")
-    out = []
-    while start <= end:
-        out.append(start.strftime("%Y-%m-%d"))
-        start += timedelta(days=1)
-    return out
 
 
 def _check_name(kind: str, value: str) -> str:
@@ -798,6 +757,18 @@ def tcrlog_prefix(registry_id: str, replica_region: str | None = None, day: str 
 
 
 _TCRLOG_FIELDS = ("ResourceType", "Source", "Destination", "Status", "StartTime", "EndTime")
+
+
+def tcr_log_doc(entry: LogEntry) -> dict[str, Any]:
+    """An entry of TCR's replication log as the archive keeps it: TCR's own field names, times as TCR wrote them."""
+    return {
+        "ResourceType": entry.resource_type,
+        "Source": entry.source,
+        "Destination": entry.destination,
+        "Status": entry.status,
+        "StartTime": entry.start_time,
+        "EndTime": entry.end_time,
+    }
 
 
 def tcr_entry_id(registry_id: str, replica_registry_id: str, entry: dict[str, Any]) -> str:

@@ -78,3 +78,19 @@ def find(reference: str | int) -> Region | None:
 
 def served() -> tuple[Region, ...]:
     return tuple(r for r in catalogue() if r.tcr_served)
+
+
+def name_and_id(name: str | None, region_id: int | None) -> tuple[str, int | None]:
+    """A region as TCR reported it (the name, the id, or both), completed from the catalogue.
+
+    A region the catalogue does not know keeps what TCR said: its id stands for its name when that is all.
+    """
+    if name and region_id is not None:
+        return name, region_id
+    if name:
+        found = find(name)
+        return name, found.region_id if found else None
+    if region_id is not None:
+        found = find(region_id)
+        return (found.name if found else str(region_id)), region_id
+    return "", None

@@ -1,7 +1,8 @@
 """The replica API's domain: every operation checks the region rules before any write to TCR.
 
 Handlers call these with validated input; results are plain dicts shaped for the JSON answers
-of DESIGN.md §3. TCR's own refusals arrive as the same `ApiError` codes (see `shared.tcr`).
+of DESIGN.md §3, built from the ports' values (`replica_view`). TCR's own refusals arrive as the same
+`ApiError` codes (see `shared.tcr_errors`).
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import log, regions, rules
 from shared import policy as policy_mod
 from shared.config import Config
 from shared.errors import ApiError
-from shared.regions import Region
+from shared.ports import Instance, LogStorePort, Replica, TcrPort
+from shared.times import parse_or_none
 
-REPLICA_FIELDS = ("replicaRegistryId", "region", "regionId", "status", "createdAt")
+if TYPE_CHECKING:
+    from shared.runtime import Deadline
+
 # TCR's CreatedAt has whole seconds: a replica created more than this after ours can never tie with it.
 CREATED_AT_RESOLUTION_S = 1.0
 # Allowance for the function's clock against TCR's when waiting for that moment to pass.
@@ -27,46 +31,39 @@ CAP_CHECK_RESERVE_S = 5.0
 _LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
 
-def _replica_view(rep: Mapping[str, Any]) -> dict[str, Any]:
-    """A replica as the API answers it (DESIGN §3), from the adapter's replica dict."""
-    return {name: rep.get(name) for name in REPLICA_FIELDS}
+def replica_view(rep: Replica, registry_id: str | None = None) -> dict[str, Any]:
+    """A replica as the API answers it (DESIGN §3, docs/openapi.yaml `Replica`); with the primary's id
+    in the create and delete answers."""
+    view: dict[str, Any] = {
+        "replicaRegistryId": rep.replica_registry_id,
+        "region": rep.region,
+        "regionId": rep.region_id,
+        "status": rep.status,
+        "createdAt": rep.created_at,
+    }
+    if registry_id is not None:
+        view["registryId"] = registry_id
+    return view
 
 
-def _as_rule_instance(inst: Mapping[str, Any]) -> rules.Instance:
-    return rules.Instance(
-        registry_id=str(inst.get("registryId")),
-        region=str(inst.get("region") or ""),
-        registry_type=str(inst.get("registryType") or ""),
-        status=str(inst.get("status") or ""),
-    )
+def _brief(rep: Replica) -> dict[str, Any]:
+    return {"replicaRegistryId": rep.replica_registry_id, "region": rep.region}
 
 
-def _as_rule_replica(rep: Mapping[str, Any]) -> rules.Replica:
-    region = rep.get("region")
-    if not region and rep.get("regionId") is not None:
-        found = regions.find(int(rep["regionId"]))
-        region = found.name if found else str(rep["regionId"])
-    return rules.Replica(str(rep.get("replicaRegistryId")), str(region or ""))
+def _as_rule_instance(inst: Instance) -> rules.Instance:
+    return rules.Instance(inst.registry_id, inst.region, inst.registry_type, inst.status)
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    """A TCR or log time, or None; any number of fractional digits (Python 3.10's parser takes 3 or 6)."""
-    if not value:
-        return None
-    from shared.records import parse_time
-
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
+def _as_rule_replica(rep: Replica) -> rules.Replica:
+    return rules.Replica(rep.replica_registry_id, rep.region)
 
 
-def creation_order(rep: Mapping[str, Any]) -> tuple[datetime, str]:
+def creation_order(rep: Replica) -> tuple[datetime, str]:
     """Oldest first; a replica without a creation time counts as the newest; ties by replica id."""
-    return _parse_time(rep.get("createdAt")) or _LATEST, str(rep.get("replicaRegistryId") or "")
+    return rep.created or _LATEST, rep.replica_registry_id
 
 
-def split_at_cap(replicas: Iterable[Mapping[str, Any]], cap: int) -> tuple[list[Any], list[Any]]:
+def split_at_cap(replicas: Iterable[Replica], cap: int) -> tuple[list[Replica], list[Replica]]:
     """(kept, beyond): the `cap` replicas created first, and those created after them.
 
     Every request that raced past the cap check computes the same split from the same list, so each
@@ -74,6 +71,12 @@ def split_at_cap(replicas: Iterable[Mapping[str, Any]], cap: int) -> tuple[list[
     """
     ordered = sorted(replicas, key=creation_order)
     return ordered[:cap], ordered[cap:]
+
+
+def _completed(listed: Replica, mine: Replica) -> Replica:
+    """The listed version of our replica, with what the listing left empty taken from ours."""
+    missing = {k: v for k, v in mine._asdict().items() if getattr(listed, k) in (None, "")}
+    return listed._replace(**missing)
 
 
 def settle_delay(created_at: datetime | None, now: datetime) -> float:
@@ -89,23 +92,31 @@ class ReplicaService:
 
     def __init__(
         self,
-        tcr: Any,
+        tcr: TcrPort | None,
         config: Config | None = None,
-        store_factory: Any = None,
+        store_factory: Callable[[], LogStorePort] | None = None,
         *,
+        deadline: Deadline | None = None,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
-        self.tcr = tcr
+        self._tcr = tcr
         self.config = config or Config()
         self._store_factory = store_factory
+        self.deadline = deadline
         self._sleep = sleep
         self._now = now
+
+    @property
+    def tcr(self) -> TcrPort:
+        if self._tcr is None:
+            raise RuntimeError("this ReplicaService was built without TCR (region eligibility only)")
+        return self._tcr
 
     def _policy(self) -> policy_mod.Policy | None:
         return policy_mod.parse(self.config.policy)
 
-    def _store(self) -> Any:
+    def _store(self) -> LogStorePort:
         if self._store_factory is None:
             from shared.logstore import LogStore
 
@@ -123,22 +134,18 @@ class ReplicaService:
             )
         return {"primary": region.name, "regions": rules.eligibility(region, self._policy())}
 
-    def instance(self, registry_id: str) -> dict[str, Any]:
+    def instance(self, registry_id: str) -> Instance:
         return self.tcr.get_instance(registry_id)
 
     def list(self, registry_id: str) -> dict[str, Any]:
         inst = self.instance(registry_id)
-        reps = self.tcr.list_replicas(registry_id, region=inst.get("region"))
-        return {
-            "registryId": registry_id,
-            "region": inst.get("region"),
-            "replicas": [_replica_view(r) for r in reps],
-        }
+        reps = self.tcr.list_replicas(registry_id, region=inst.region)
+        return {"registryId": registry_id, "region": inst.region, "replicas": [replica_view(r) for r in reps]}
 
-    def _find_replica(self, registry_id: str, replica_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _find_replica(self, registry_id: str, replica_id: str) -> tuple[Instance, Replica]:
         inst = self.instance(registry_id)
-        for rep in self.tcr.list_replicas(registry_id, region=inst.get("region")):
-            if rep.get("replicaRegistryId") == replica_id:
+        for rep in self.tcr.list_replicas(registry_id, region=inst.region):
+            if rep.replica_registry_id == replica_id:
                 return inst, rep
         raise ApiError(
             "ReplicaNotFound",
@@ -147,16 +154,16 @@ class ReplicaService:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    def plan_create(self, registry_id: str, region_ref: str | int) -> tuple[rules.Plan, dict[str, Any]]:
+    def plan_create(self, registry_id: str, region_ref: str | int) -> tuple[rules.Plan, Instance]:
         """The rules, run before any write: the plan to execute, or the ApiError that refuses it."""
         policy = self._policy()
         try:
-            inst: dict[str, Any] | None = self.instance(registry_id)
+            inst: Instance | None = self.instance(registry_id)
         except ApiError as exc:
             if exc.code != "InstanceNotFound":
                 raise
             inst = None
-        existing = self.tcr.list_replicas(registry_id, region=inst.get("region")) if inst else []
+        existing = self.tcr.list_replicas(registry_id, region=inst.region) if inst else []
         plan = rules.check_create(
             registry_id,
             _as_rule_instance(inst) if inst else None,
@@ -172,66 +179,51 @@ class ReplicaService:
         if dry_run:
             return {"plan": {**plan.to_dict(), "syncTag": sync_tag}, "allowed": True}
         created = self.tcr.create_replica(
-            registry_id,
-            plan.replica_region.region_id,
-            plan.replica_region.name,
-            sync_tag,
-            region=inst.get("region"),
+            registry_id, plan.replica_region.region_id, plan.replica_region.name, sync_tag, region=inst.region
         )
-        if not created.get("createdAt"):
+        if created.created_at is None:
             # TCR's create answer carries only the id; its listing knows the status and creation time
             created = self._listed_version(registry_id, inst, created)
-        created = {
-            **created,
-            "region": created.get("region") or plan.replica_region.name,
-            "regionId": created.get("regionId") or plan.replica_region.region_id,
-        }
+        created = created._replace(
+            region=created.region or plan.replica_region.name,
+            region_id=created.region_id or plan.replica_region.region_id,
+        )
         policy = self._policy()
         if policy is not None and policy.max_replicas is not None:
             created = self._keep_within_cap(registry_id, inst, created, policy.max_replicas)
-        view = _replica_view(created)
-        view["registryId"] = registry_id
-        return {"replica": view}
+        return {"replica": replica_view(created, registry_id)}
 
-    def _listed_version(self, registry_id: str, inst: Mapping[str, Any], rep: dict[str, Any]) -> dict[str, Any]:
-        new_id = rep.get("replicaRegistryId")
-        listed = self.tcr.list_replicas(registry_id, region=inst.get("region"))
-        return next((r for r in listed if r.get("replicaRegistryId") == new_id), rep)
+    def _listed_version(self, registry_id: str, inst: Instance, rep: Replica) -> Replica:
+        listed = self.tcr.list_replicas(registry_id, region=inst.region)
+        return next((r for r in listed if r.replica_registry_id == rep.replica_registry_id), rep)
 
-    def _keep_within_cap(
-        self, registry_id: str, inst: Mapping[str, Any], mine: dict[str, Any], cap: int
-    ) -> dict[str, Any]:
+    def _keep_within_cap(self, registry_id: str, inst: Instance, mine: Replica, cap: int) -> Replica:
         """Concurrent creates can each pass the cap check before any of them exists. After creating,
         every request waits until no later replica can tie with its own, lists the replicas, and deletes
         its own if it is beyond the `cap` created first: exactly `cap` remain, whoever raced."""
-        delay = settle_delay(_parse_time(mine.get("createdAt")), self._now())
-        deadline = getattr(self.tcr, "deadline", None)
-        if deadline is not None:
-            delay = min(delay, max(0.0, deadline.remaining() - CAP_CHECK_RESERVE_S))
+        delay = settle_delay(mine.created, self._now())
+        if self.deadline is not None:
+            delay = min(delay, max(0.0, self.deadline.remaining() - CAP_CHECK_RESERVE_S))
         if delay > 0:
             self._sleep(delay)
-        mine_id = mine.get("replicaRegistryId")
-        listed = self.tcr.list_replicas(registry_id, region=inst.get("region"))
-        found = next((r for r in listed if r.get("replicaRegistryId") == mine_id), None)
+        mine_id = mine.replica_registry_id
+        listed = self.tcr.list_replicas(registry_id, region=inst.region)
+        found = next((r for r in listed if r.replica_registry_id == mine_id), None)
         if found is None:
             listed.append(mine)
         kept, beyond = split_at_cap(listed, cap)
-        if all(r.get("replicaRegistryId") != mine_id for r in beyond):
-            return {**mine, **{k: v for k, v in (found or {}).items() if v is not None}}
+        if all(r.replica_registry_id != mine_id for r in beyond):
+            return _completed(found, mine) if found is not None else mine
         raise self._undo_beyond_cap(registry_id, inst, mine, kept, cap, len(listed))
 
     def _undo_beyond_cap(
-        self,
-        registry_id: str,
-        inst: Mapping[str, Any],
-        mine: Mapping[str, Any],
-        kept: list[Mapping[str, Any]],
-        cap: int,
-        total: int,
+        self, registry_id: str, inst: Instance, mine: Replica, kept: list[Replica], cap: int, total: int
     ) -> ApiError:
-        mine_id = str(mine.get("replicaRegistryId"))
+        mine_id = mine.replica_registry_id
         try:
-            self.tcr.delete_replica(registry_id, mine_id, int(mine["regionId"]), region=inst.get("region"))
+            if mine.region_id is None:
+                raise ApiError("UpstreamError", f"TCR reported replica {mine_id} without a region id")
+            self.tcr.delete_replica(registry_id, mine_id, mine.region_id, region=inst.region)
             outcome, deleted = "was deleted again", True
         except ApiError as exc:
             outcome = (
@@ -239,11 +231,11 @@ class ReplicaService:
                 f"DELETE /instances/{registry_id}/replicas/{mine_id}"
             )
             deleted = False
-        winners = ", ".join(f"{r.get('replicaRegistryId')} ({r.get('region')})" for r in kept) or "none"
+        winners = ", ".join(f"{r.replica_registry_id} ({r.region})" for r in kept) or "none"
         message = (
             f"the organisation's policy allows at most {cap} replica(s) per instance; concurrent requests made "
             f"{total}, and the {cap} created first are kept: {winners}. This request's replica {mine_id} in "
-            f"{mine.get('region')} was created after them and {outcome}; delete a replica or raise maxReplicas "
+            f"{mine.region} was created after them and {outcome}; delete a replica or raise maxReplicas "
             "in POLICY before trying again"
         )
         log.event(
@@ -260,48 +252,42 @@ class ReplicaService:
             message,
             details={
                 "violations": [{"code": "PolicyDenied", "rule": "organisation-policy", "message": message}],
-                "replicas": [
-                    {"replicaRegistryId": r.get("replicaRegistryId"), "region": r.get("region")} for r in kept
-                ],
-                "replica": {**_replica_view(mine), "registryId": registry_id, "deleted": deleted},
+                "replicas": [_brief(r) for r in kept],
+                "replica": {**replica_view(mine, registry_id), "deleted": deleted},
             },
         )
 
     def delete(self, registry_id: str, replica_id: str) -> dict[str, Any]:
         inst, rep = self._find_replica(registry_id, replica_id)
-        region_id = rep.get("regionId")
-        if region_id is None:
-            found: Region | None = regions.find(str(rep.get("region") or ""))
-            region_id = found.region_id if found else None
-        if region_id is None:
+        if rep.region_id is None:
             raise ApiError("UpstreamError", f"TCR reported replica {replica_id} without a region id; retry later")
-        self.tcr.delete_replica(registry_id, replica_id, int(region_id), region=inst.get("region"))
-        return {"deleted": {**_replica_view(rep), "registryId": registry_id}}
+        self.tcr.delete_replica(registry_id, replica_id, rep.region_id, region=inst.region)
+        return {"deleted": replica_view(rep, registry_id)}
 
     def delete_instance(self, registry_id: str, *, delete_bucket: bool = False) -> dict[str, Any]:
         """Delete a primary; its COS bucket (every image) only when the caller asked for it."""
         inst = self.instance(registry_id)
-        reps = self.tcr.list_replicas(registry_id, region=inst.get("region"))
+        reps = self.tcr.list_replicas(registry_id, region=inst.region)
         rules.check_delete_instance(registry_id, [_as_rule_replica(r) for r in reps])
-        self.tcr.delete_instance(registry_id, delete_bucket=delete_bucket, region=inst.get("region"))
-        return {"deleted": {"registryId": registry_id, "region": inst.get("region"), "bucketDeleted": delete_bucket}}
+        self.tcr.delete_instance(registry_id, delete_bucket=delete_bucket, region=inst.region)
+        return {"deleted": {"registryId": registry_id, "region": inst.region, "bucketDeleted": delete_bucket}}
 
     # -- sync ---------------------------------------------------------------------------------------
 
     def sync_status(self, registry_id: str, replica_id: str, *, now: datetime | None = None) -> dict[str, Any]:
         inst, rep = self._find_replica(registry_id, replica_id)
-        status = self.tcr.sync_status(registry_id, replica_id, rep.get("regionId"), region=inst.get("region"))
+        status = self.tcr.sync_status(registry_id, replica_id, rep.region_id, region=inst.region)
         now = now or datetime.now(timezone.utc)
         pending = [r for r in self._store().list_pending(registry_id) if r.replicaRegistryId == replica_id]
-        oldest = min((t for t in (_parse_time(r.pushedAt) for r in pending) if t), default=None)
+        oldest = min((t for t in (parse_or_none(r.pushedAt) for r in pending) if t), default=None)
         lag = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
         return {
             "registryId": registry_id,
             "replicaRegistryId": replica_id,
-            "region": rep.get("region"),
-            "replicaStatus": rep.get("status"),
-            "status": status.get("status"),
-            "lastSyncAt": status.get("replicationTime"),
+            "region": rep.region,
+            "replicaStatus": rep.status,
+            "status": status.status,
+            "lastSyncAt": status.last_sync_at,
             "lagSeconds": round(lag, 3),
             "pending": len(pending),
         }

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from shared import records as rl
+from shared.ports import LogEntry, SyncStatus
+from shared.times import parse_or_none
 
 PAGE = 20  # TCR's largest log page
 ORDER_MARGIN = timedelta(seconds=10)  # the log is newest first by start time, give or take this
@@ -31,25 +33,12 @@ CURSOR_LIFE = timedelta(days=1)  # then a pass starts over from the newest entry
 EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
-Fetch = Callable[[int, int], Mapping[str, Any]]  # (page, limit) -> TcrAdapter.sync_status(show_log=True)
+Fetch = Callable[[int, int], SyncStatus]  # (page, limit) -> TcrPort.sync_status(..., show_log=True, ...)
 
 
-def parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return rl.parse_time(value)
-    except ValueError:
-        return None
-
-
-def entry_key(entry: Mapping[str, Any]) -> str:
+def entry_key(entry: LogEntry) -> str:
     """Identity of one entry across calls (its status and end change while it is in progress)."""
-    return f"{entry.get('source')}|{entry.get('destination')}|{entry.get('startTime')}"
-
-
-def finished(entry: Mapping[str, Any]) -> bool:
-    return bool(entry.get("endTime"))
+    return f"{entry.source}|{entry.destination}|{entry.start_time}"
 
 
 def image_ref(text: str) -> tuple[str, set[str], str]:
@@ -66,14 +55,14 @@ def image_ref(text: str) -> tuple[str, set[str], str]:
 
 def written_before(record: rl.Record, since: datetime) -> bool:
     """The record (its inbox object's LastModified) is older than `since`, clocks give or take."""
-    updated = parse(record.updatedAt)
+    updated = parse_or_none(record.updatedAt)
     return updated is not None and updated + YOUNG_MARGIN < since
 
 
 class Mention(NamedTuple):
     started: datetime
     index: int  # in LogRead.entries
-    entry: dict[str, Any]
+    entry: LogEntry
     tags: frozenset[str]
     digest: str
 
@@ -88,7 +77,7 @@ class Mention(NamedTuple):
 class LogRead:
     """What one run read of one replica's log, and which pushes that read fully covers."""
 
-    entries: list[dict[str, Any]] = field(default_factory=list)  # newest first: the top part, then the deep part
+    entries: list[LogEntry] = field(default_factory=list)  # newest first: the top part, then the deep part
     top: int = 0  # entries[:top] were read contiguously from the newest entry
     top_floor: datetime = LATEST  # every entry that started at or after this is in entries[:top]
     old_floor: datetime = LATEST  # the same for records older than `since` (this run plus earlier runs)
@@ -105,11 +94,10 @@ class LogRead:
         if self._by_name is None:
             self._by_name = {}
             for i, entry in enumerate(self.entries):
-                started = parse(entry.get("startTime"))
-                if started is None:
+                if entry.started is None:
                     continue
-                name, tags, digest = image_ref(str(entry.get("source") or entry.get("destination") or ""))
-                self._by_name.setdefault(name, []).append(Mention(started, i, entry, frozenset(tags), digest))
+                name, tags, digest = image_ref(entry.source or entry.destination)
+                self._by_name.setdefault(name, []).append(Mention(entry.started, i, entry, frozenset(tags), digest))
             for found in self._by_name.values():
                 found.sort(key=lambda m: (m.started, m.index))
         found = self._by_name.get(f"{record.namespace}/{record.repository}", [])
@@ -145,28 +133,27 @@ class _Pager:
         self.calls = 0
         self.limit = PAGE
         self.base = base
-        self.first: list[dict[str, Any]] = []
-        self.status: Mapping[str, Any] = {}
+        self.first: list[LogEntry] = []
+        self.status = SyncStatus(None, None)
         self.ignores_paging = False
 
     def can_call(self) -> bool:
         return self.calls < self.allowance
 
-    def _call(self, page: int) -> list[dict[str, Any]]:
+    def _call(self, page: int) -> list[LogEntry]:
         self.calls += 1
-        answer = self.fetch(page, self.limit)
-        return [dict(e) for e in answer.get("logs") or []]
+        return list(self.fetch(page, self.limit).entries)
 
-    def open(self) -> list[dict[str, Any]]:
+    def open(self) -> list[LogEntry]:
         """Page 0: the sync status, the answer's shape and the newest entries."""
         self.calls += 1
         self.status = self.fetch(0, PAGE)
-        if self.status.get("logShape") == "object":
+        if self.status.one_entry_per_page:
             self.limit = 1
-        self.first = [dict(e) for e in self.status.get("logs") or []]
+        self.first = list(self.status.entries)
         return self.first
 
-    def page(self, index: int) -> list[dict[str, Any]] | None:
+    def page(self, index: int) -> list[LogEntry] | None:
         """Page `index` (0-based, of `limit` entries); None when the allowance is spent."""
         if index == 0:
             return self.first
@@ -206,8 +193,8 @@ def read(
         return out
     pager = _Pager(fetch, allowance, cursor.get("base") if cursor else None)
     first = pager.open()
-    out.status = pager.status.get("status")
-    out.last_sync = parse(pager.status.get("replicationTime"))
+    out.status = pager.status.status
+    out.last_sync = pager.status.last_sync
     chain = _usable(cursor, pager.limit, now)
     after = int(chain["after"]) if chain else 0
 
@@ -243,10 +230,10 @@ def read(
         and not _reaches(out.top_floor, oldest)
         and anchor_at + after > len(top)
     )
-    deep: list[dict[str, Any]] = []
+    deep: list[LogEntry] = []
     since = now
     if chain is not None and anchor_at is not None and relied:
-        since = parse(chain.get("since")) or now
+        since = parse_or_none(chain.get("since")) or now
         out.since = since
         out.old_floor = _floor_text(chain.get("floor"))
         position = anchor_at + after
@@ -279,14 +266,14 @@ def _usable(cursor: Mapping[str, Any] | None, limit: int, now: datetime) -> Mapp
     """The cursor, if it was made for this answer shape, is well formed and young enough to trust."""
     if not cursor or cursor.get("limit") != limit or not isinstance(cursor.get("anchor"), str):
         return None
-    since = parse(cursor.get("since"))
+    since = parse_or_none(cursor.get("since"))
     after = cursor.get("after")
     if since is None or now - since > CURSOR_LIFE or not isinstance(after, int) or after < 1:
         return None
     return cursor
 
 
-def _find(entries: list[dict[str, Any]], chain: Mapping[str, Any] | None) -> int | None:
+def _find(entries: list[LogEntry], chain: Mapping[str, Any] | None) -> int | None:
     if not chain:
         return None
     for i, entry in enumerate(entries):
@@ -295,28 +282,25 @@ def _find(entries: list[dict[str, Any]], chain: Mapping[str, Any] | None) -> int
     return None
 
 
-def _floor(entries: list[dict[str, Any]], ended: bool) -> datetime:
+def _floor(entries: list[LogEntry], ended: bool) -> datetime:
     """Every entry that started at or after this was read (EARLIEST: the whole log, LATEST: nothing)."""
     if ended:
         return EARLIEST
     for entry in reversed(entries):
-        started = parse(entry.get("startTime"))
-        if started is not None:
-            return started
+        if entry.started is not None:
+            return entry.started
     return LATEST
 
 
 def _floor_text(text: Any) -> datetime:
     if text == "end":
         return EARLIEST
-    return parse(text) or LATEST
+    return parse_or_none(text) or LATEST
 
 
-def _next_cursor(
-    top: list[dict[str, Any]], unread: int, floor: datetime, since: datetime, pager: _Pager
-) -> dict[str, Any]:
+def _next_cursor(top: list[LogEntry], unread: int, floor: datetime, since: datetime, pager: _Pager) -> dict[str, Any]:
     """Re-read down to the oldest entry still in progress (its outcome is still owed), skip to `unread`."""
-    unfinished = [i for i, e in enumerate(top) if not finished(e)]
+    unfinished = [i for i, e in enumerate(top) if not e.finished]
     anchor = unfinished[-1] if unfinished else 0
     return {
         "anchor": entry_key(top[anchor]),

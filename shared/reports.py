@@ -7,10 +7,13 @@ link that expires: anyone holding the link sees that one page until then, and no
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import records as rl
 from shared.errors import ApiError
+
+if TYPE_CHECKING:
+    from shared.ports import LogStorePort
 
 DEFAULT_LINK_TTL_S = 900
 
@@ -23,21 +26,23 @@ def _missing(registry_id: str) -> ApiError:
     )
 
 
-def page(store: Any, registry_id: str) -> str:
+def page(store: LogStorePort, registry_id: str) -> str:
     text = store.get_text(rl.instance_report_key(registry_id, "html"))
     if text is None:
         raise _missing(registry_id)
     return text
 
 
-def document(store: Any, registry_id: str) -> Any:
+def document(store: LogStorePort, registry_id: str) -> Any:
     doc = store.get_json(rl.instance_report_key(registry_id, "json"))
     if doc is None:
         raise _missing(registry_id)
     return doc
 
 
-def link(store: Any, registry_id: str, ttl_s: int = DEFAULT_LINK_TTL_S, now: datetime | None = None) -> dict[str, Any]:
+def link(
+    store: LogStorePort, registry_id: str, ttl_s: int = DEFAULT_LINK_TTL_S, now: datetime | None = None
+) -> dict[str, Any]:
     """A pre-signed link to the latest page; refused before the first audit rather than linking to nothing."""
     key = rl.instance_report_key(registry_id, "html")
     if not store.exists(key):

@@ -34,7 +34,8 @@ TAG = r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-fA-F0-9]{32,256})?$(?!\
 # joined by '/'); a namespace is one component, read leniently (TCR's own rule is not documented).
 NAMESPACE = r"^[a-z0-9][a-z0-9._-]*$(?!\n)"
 REPOSITORY = r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$(?!\n)"
-RECORD_STATUSES = ["pending", "replicated", "late", "failed", "deleted"]
+# A record's status: the replication log's records (shared.records) take their statuses from here.
+RECORD_STATUSES = ("pending", "replicated", "late", "failed", "deleted")
 
 _NAMESPACE = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": NAMESPACE}
 _REPOSITORY = {"type": "string", "minLength": 1, "maxLength": 512, "pattern": REPOSITORY}
@@ -83,7 +84,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "replica": {"type": "string", "pattern": f"({REPLICA_ID})|({REGION_REF})"},
             "since": {"type": "string", "pattern": ISO_8601},
             "until": {"type": "string", "pattern": ISO_8601},
-            "status": {"enum": RECORD_STATUSES},
+            "status": {"enum": list(RECORD_STATUSES)},
             "repository": _REPOSITORY,
             "limit": {"type": "string", "pattern": r"^(1000|[1-9][0-9]{0,2})$(?!\n)"},
             "cursor": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,2048}={0,2}$(?!\n)"},

@@ -9,7 +9,8 @@
 - Retried: rate limits (always: the request was refused, not executed); transient internal and
   network errors for reads; for writes only where a repeat is harmless or re-checked first
   (CreateReplicationInstance looks at DescribeReplicationInstances before trying again).
-- Results are plain dicts with the product's camelCase names, never SDK models.
+- Results are the product's values (shared.ports: `Instance`, `Replica`, `SyncStatus`), built from TCR's
+  answers by shared.tcr_wire; errors are classified and mapped by shared.tcr_errors.
 """
 
 from __future__ import annotations
@@ -20,245 +21,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from shared import regions
+from shared import tcr_wire as wire
 from shared.config import Config
 from shared.errors import ApiError
+from shared.ports import Instance, Replica, SyncStatus
 from shared.runtime import Deadline, RetryPolicy, retry
+from shared.tcr_errors import REGION_CODES, TcrApiError, TcrCallError, clip, map_error, scrub
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 10.0
-NULL_TIME = "0001-01-01T00:00:00Z"
 
 # ---------------------------------------------------------------------------------------------------
-# Errors: classification and mapping
-# ---------------------------------------------------------------------------------------------------
-
-NETWORK_CODES = frozenset({"ClientNetworkError", "ServerNetworkError", "JSONDecodeError", "BadResponse"})
-TRANSIENT_INTERNAL_CODES = frozenset(
-    {
-        "InternalError",
-        "InternalError.Unknown",
-        "InternalError.ErrorTcrInternal",
-        "InternalError.DbError",
-        "FailedOperation.DependenceError",
-        "ResourceUnavailable",
-    }
-)
-CONFLICT_CODES = frozenset(
-    {
-        "FailedOperation.PreconditionFailed",
-        "FailedOperation.ErrorTcrResourceConflict",
-        "InternalError.ErrConflict",
-        "InternalError.ErrorConflict",
-        "InternalError.ErrorTcrResourceConflict",
-        "ResourceInUse",
-        "OperationDenied",
-        "OperationDenied.QuotaOverLimit",
-        "InvalidParameter.ErrNamespaceExist",
-        "InvalidParameter.ErrTriggerExist",
-        "InvalidParameter.ErrRepoExist",
-        "InvalidParameter.ErrorNameExists",
-        "LimitExceeded",
-        "LimitExceeded.ErrTriggerMaxLimit",
-        "LimitExceeded.ErrNamespaceMaxLimit",
-        "LimitExceeded.ErrRepoMaxLimit",
-    }
-)
-REGION_CODES = frozenset({"InvalidParameter.UnsupportedRegion", "FailedOperation.ValidateSupportedRegionFail"})
-# Classes of codes by which TCR refuses a request (the request cannot succeed as it is), as opposed to
-# failing (InternalError*, network, 5xx): an unforeseen refusal is 422 TcrRefused, not 502.
-REFUSAL_CLASSES = frozenset(
-    {
-        "InvalidParameter",
-        "FailedOperation",
-        "UnsupportedOperation",
-        "OperationDenied",
-        "ResourceInsufficient",
-        "LimitExceeded",
-    }
-)
-# Codes filed under a refusal class that name a fault of TCR itself (errorcodes.py: database, dependency,
-# empty answer of its core, its own client): a retry may succeed, so they stay failures.
-UPSTREAM_FAULT_CODES = frozenset(
-    {
-        "FailedOperation.DbError",
-        "FailedOperation.DependenceError",
-        "FailedOperation.EmptyCoreBody",
-        "FailedOperation.ErrorGetDBDataError",
-        "FailedOperation.GetDBDataError",
-        "FailedOperation.GetSecurityPolicyFail",
-        "FailedOperation.GetTcrClient",
-    }
-)
-
-
-def is_rate_limit(code: str) -> bool:
-    return code == "RequestLimitExceeded" or code.startswith("RequestLimitExceeded.")
-
-
-def is_refusal(code: str) -> bool:
-    """TCR refused the request (its code's class says so), rather than failed to carry it out."""
-    return code.split(".", 1)[0] in REFUSAL_CLASSES and code not in UPSTREAM_FAULT_CODES
-
-
-class TcrCallError(Exception):
-    """One failed TCR call, before mapping: the TCR (or SDK) code, message and RequestId."""
-
-    def __init__(self, action: str, code: str, message: str, request_id: str | None = None) -> None:
-        super().__init__(f"{action}: {code}: {message}")
-        self.action = action
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-
-    @property
-    def network(self) -> bool:
-        return self.code in NETWORK_CODES
-
-    @property
-    def rate_limited(self) -> bool:
-        return is_rate_limit(self.code)
-
-    @property
-    def transient(self) -> bool:
-        """Worth trying again for a read."""
-        return self.rate_limited or self.network or self.code in TRANSIENT_INTERNAL_CODES
-
-    @property
-    def ambiguous(self) -> bool:
-        """A write that failed like this may or may not have been carried out."""
-        return self.network or self.code in TRANSIENT_INTERNAL_CODES
-
-
-class TcrApiError(ApiError):
-    """An ApiError that came from TCR: keeps the upstream code, RequestId and action for logs."""
-
-    def __init__(
-        self, code: str, message: str, *, tcr_code: str, request_id: str | None, action: str, **kw: Any
-    ) -> None:
-        super().__init__(code, message, **kw)
-        self.tcr_code = tcr_code
-        self.tcr_request_id = request_id
-        self.action = action
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def map_error(err: TcrCallError, *, not_found: str = "InstanceNotFound") -> TcrApiError:
-    """Map a TCR failure to the product's error codes (DESIGN.md §3)."""
-    code = err.code
-    ref = f"(TCR {err.action} {code}" + (f", RequestId {err.request_id})" if err.request_id else ")")
-    upstream = _clip(err.message)
-    if is_rate_limit(code):
-        ours, text = "Throttled", f"TCR rate limit still hit after retries {ref}; retry later"
-    elif code.startswith("ResourceNotFound") or code == "InternalError.ErrNotExist":
-        what = "replica" if not_found == "ReplicaNotFound" else "instance"
-        ours, text = not_found, f"TCR {what} not found: {upstream} {ref}"
-    elif code == "InvalidParameter.ReplicationExists":
-        ours, text = "ReplicaExists", f"a replica already exists in that region: {upstream} {ref}"
-    elif code in REGION_CODES:
-        ours, text = "RegionNotSupported", f"TCR does not support that region for this operation: {upstream} {ref}"
-    elif code == "ResourceInsufficient.ErrorInstanceNotRunning":
-        ours, text = "InstanceNotRunning", f"the instance is not running: {upstream} {ref}; wait until it is Running"
-    elif code in CONFLICT_CODES:
-        ours, text = "Conflict", f"TCR refused the operation in the current state: {upstream} {ref}"
-    elif err.network:
-        ours, text = "Unavailable", f"TCR could not be reached or answered badly: {upstream} {ref}; retry later"
-    elif code == "DeadlineExceeded":
-        ours, text = "Unavailable", f"no time left in this invocation to call TCR {ref}; retry"
-    elif is_refusal(code):
-        tcr = {"code": code, "message": upstream}
-        if err.request_id:
-            tcr["requestId"] = err.request_id
-        text = (
-            f"TCR refused {err.action}: {upstream} {ref}; see error.tcr, change the request or the instance "
-            "as TCR says (retrying the same request will not help)"
-        )
-        return TcrApiError(
-            "TcrRefused", text, tcr_code=code, request_id=err.request_id, action=err.action, details={"tcr": tcr}
-        )
-    else:
-        ours, text = "UpstreamError", f"TCR call failed: {upstream} {ref}"
-    return TcrApiError(ours, text, tcr_code=code, request_id=err.request_id, action=err.action)
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-# ---------------------------------------------------------------------------------------------------
-# Normalisers: TCR shapes -> plain dicts with the product's names
-# ---------------------------------------------------------------------------------------------------
-
-
-def _time(value: Any) -> str | None:
-    if not value or value == NULL_TIME:
-        return None
-    return str(value)
-
-
-def instance_from_tcr(r: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "registryId": r.get("RegistryId"),
-        "registryName": r.get("RegistryName"),
-        "registryType": r.get("RegistryType"),
-        "status": r.get("Status"),
-        "region": r.get("RegionName"),
-        "regionId": r.get("RegionId"),
-        "publicDomain": r.get("PublicDomain"),
-        "internalEndpoint": r.get("InternalEndpoint"),
-        "createdAt": _time(r.get("CreatedAt")),
-        "deletionProtection": r.get("DeletionProtection"),
-    }
-
-
-def replica_from_tcr(r: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "registryId": r.get("RegistryId"),
-        "replicaRegistryId": r.get("ReplicationRegistryId"),
-        "region": r.get("ReplicationRegionName"),
-        "regionId": r.get("ReplicationRegionId"),
-        "status": r.get("Status"),
-        "createdAt": _time(r.get("CreatedAt")),
-    }
-
-
-def log_from_tcr(r: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "resourceType": r.get("ResourceType"),
-        "source": r.get("Source"),
-        "destination": r.get("Destination"),
-        "status": r.get("Status"),
-        "startTime": _time(r.get("StartTime")),
-        "endTime": _time(r.get("EndTime")),
-    }
-
-
-def replication_log_entries(value: Any) -> list[dict[str, Any]]:
-    """`ReplicationLog` is an object in the schema and an array in the examples: accept both (and null)."""
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return [log_from_tcr(value)] if any(v is not None for v in value.values()) else []
-    if isinstance(value, list):
-        return [log_from_tcr(item) for item in value if isinstance(item, Mapping)]
-    return []
-
-
-def image_from_tcr(r: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "digest": r.get("Digest"),
-        "tag": r.get("ImageVersion"),
-        "size": r.get("Size"),
-        "updatedAt": r.get("UpdateTime"),
-        "kind": r.get("Kind"),
-    }
 
 
 def api_host(region: str) -> str:
@@ -267,14 +42,30 @@ def api_host(region: str) -> str:
     return f"tcr.{region}.tencentcloudapi.com" if region.endswith("-fsi") else "tcr.tencentcloudapi.com"
 
 
-def _host_of(domain: str) -> str:
-    host = domain.strip().lower()
-    if "://" in host:
-        host = host.split("://", 1)[1]
-    host = host.split("/", 1)[0]
-    if host.startswith("["):
-        return host
-    return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
+def region_refusal(err: TcrCallError, primary: str | None, target: str | int | None) -> TcrApiError:
+    """TCR refused a replica region: name the region rule it applied (shared.rules) when both regions are known,
+    e.g. SameRegion or CrossBorder, else map TCR's code as any other."""
+    mapped = map_error(err)
+    if err.code not in REGION_CODES and err.code != "InvalidParameter":
+        return mapped
+    from shared import regions, rules
+
+    source = regions.find(primary) if primary else None
+    replica = regions.find(target) if target is not None else None
+    if source is None or replica is None:
+        return mapped
+    broken = rules.pair_violations(source, replica)
+    if not broken:
+        return mapped
+    first = min(broken, key=lambda v: rules.PRECEDENCE.index(v.code))
+    return TcrApiError(
+        first.code,
+        f"{first.message} {err.reference}",
+        tcr_code=err.code,
+        request_id=err.request_id,
+        action=err.action,
+        details={"violations": [v.to_dict() for v in broken]},
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -283,7 +74,8 @@ def _host_of(domain: str) -> str:
 
 
 class TcrAdapter:
-    """TCR Enterprise API calls the product needs. One per warm container (see `default_adapter`).
+    """The TCR Enterprise API calls the functions make (shared.ports.TcrPort). One per warm container
+    (see `default_adapter`).
 
     `region` on any method sets X-TC-Region for that call; by default the region learnt for the
     registry (from DescribeInstances) is used, else TENCENTCLOUD_REGION.
@@ -361,11 +153,11 @@ class TcrAdapter:
                 return known
         return self.config.region
 
-    def _remember(self, instances: Iterable[Mapping[str, Any]]) -> None:
+    def _remember(self, instances: Iterable[Instance]) -> None:
         with self._lock:
             for inst in instances:
-                if inst.get("registryId") and inst.get("region"):
-                    self._region_of[inst["registryId"]] = inst["region"]
+                if inst.registry_id and inst.region:
+                    self._region_of[inst.registry_id] = inst.region
 
     def _count(self, action: str) -> None:
         with self._lock:
@@ -395,12 +187,12 @@ class TcrAdapter:
             if isinstance(message, bytes):
                 message = message.decode("utf-8", "replace")
             raise TcrCallError(
-                action, code, _scrub(_clip(str(message or "")), self._secrets()), exc.get_request_id()
+                action, code, scrub(clip(str(message or "")), self._secrets()), exc.get_request_id()
             ) from None
         except ValueError as exc:  # body is not JSON (call_json does not wrap it)
-            raise TcrCallError(action, "JSONDecodeError", _clip(str(exc))) from None
+            raise TcrCallError(action, "JSONDecodeError", clip(str(exc))) from None
         except Exception as exc:  # anything else from the transport: treat as a network failure
-            raise TcrCallError(action, "ClientNetworkError", f"{type(exc).__name__}: {_clip(str(exc))}") from None
+            raise TcrCallError(action, "ClientNetworkError", f"{type(exc).__name__}: {clip(str(exc))}") from None
         response = data.get("Response") if isinstance(data, dict) else None
         if not isinstance(response, dict):
             raise TcrCallError(action, "BadResponse", "the answer has no Response object")
@@ -411,7 +203,7 @@ class TcrAdapter:
             raise TcrCallError(
                 action,
                 str(error.get("Code") or "UpstreamError"),
-                _scrub(_clip(str(error.get("Message") or "")), self._secrets()),
+                scrub(clip(str(error.get("Message") or "")), self._secrets()),
                 response.get("RequestId"),
             )
         return response
@@ -422,16 +214,13 @@ class TcrAdapter:
         params: Mapping[str, Any],
         *,
         region: str,
-        write: bool = False,
         not_found: str = "InstanceNotFound",
         deadline: Deadline | None = None,
     ) -> dict[str, Any]:
-        """Call with retries (reads: any transient error; writes: rate limits only) and map errors."""
+        """A read with retries (of any transient error), errors mapped."""
 
         def retryable(exc: Exception) -> bool:
-            if not isinstance(exc, TcrCallError):
-                return False
-            return exc.rate_limited if write else exc.transient
+            return isinstance(exc, TcrCallError) and exc.transient
 
         try:
             return self._retry(lambda _n: self.call_once(action, params, region), retryable, deadline)
@@ -448,10 +237,6 @@ class TcrAdapter:
             rand=self._rand,
         )
 
-    def call(self, action: str, params: Mapping[str, Any], *, region: str | None = None) -> dict[str, Any]:
-        """Any read action, with retries; the raw Response dict."""
-        return self._call(action, params, region=self._region(region, params.get("RegistryId")))
-
     # -- instances ------------------------------------------------------------------------------
 
     def describe_instances(
@@ -461,12 +246,12 @@ class TcrAdapter:
         *,
         region: str | None = None,
         page_size: int = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Instance]:
         """Every instance (all pages), optionally only the given ids."""
         ids = list(registry_ids) if registry_ids is not None else None
         if ids == []:
             return []
-        out: list[dict[str, Any]] = []
+        out: list[Instance] = []
         seen: set[str] = set()
         offset = 0
         while True:
@@ -476,9 +261,9 @@ class TcrAdapter:
             resp = self._call("DescribeInstances", params, region=self._region(region))
             page = resp.get("Registries") or []
             for raw in page:
-                inst = instance_from_tcr(raw)
-                if inst["registryId"] not in seen:
-                    seen.add(inst["registryId"])
+                inst = wire.instance(raw)
+                if inst.registry_id not in seen:
+                    seen.add(inst.registry_id)
                     out.append(inst)
             offset += len(page)
             total = resp.get("TotalCount")
@@ -487,42 +272,18 @@ class TcrAdapter:
         self._remember(out)
         return out
 
-    def get_instance(self, registry_id: str, *, region: str | None = None) -> dict[str, Any]:
-        found = [i for i in self.describe_instances([registry_id], region=region) if i["registryId"] == registry_id]
+    def get_instance(self, registry_id: str, *, region: str | None = None) -> Instance:
+        found = [i for i in self.describe_instances([registry_id], region=region) if i.registry_id == registry_id]
         if not found:
             raise ApiError("InstanceNotFound", f"no TCR instance {registry_id!r} in this account")
         return found[0]
 
-    def find_instance_by_domain(self, domain: str, *, region: str | None = None) -> dict[str, Any] | None:
+    def find_instance_by_domain(self, domain: str, *, region: str | None = None) -> Instance | None:
         """The instance whose PublicDomain is the host of `domain` (a host, host:port or URL)."""
-        host = _host_of(domain)
+        host = wire.domain_host(domain)
         if not host:
             return None
-        for inst in self.describe_instances(region=region):
-            if inst.get("publicDomain") and _host_of(inst["publicDomain"]) == host:
-                return inst
-        return None
-
-    def create_instance(
-        self,
-        name: str,
-        registry_type: str = "premium",
-        *,
-        region: str | None = None,
-        deletion_protection: bool = False,
-    ) -> str:
-        """Create an instance (demo and tests); returns its RegistryId. Not retried after ambiguous errors."""
-        resp = self._call(
-            "CreateInstance",
-            {"RegistryName": name, "RegistryType": registry_type, "DeletionProtection": deletion_protection},
-            region=self._region(region),
-            write=True,
-        )
-        registry_id = str(resp.get("RegistryId") or "")
-        if registry_id:
-            with self._lock:
-                self._region_of[registry_id] = self._region(region)
-        return registry_id
+        return next((i for i in self.describe_instances(region=region) if i.public_domain == host), None)
 
     def delete_instance(self, registry_id: str, *, delete_bucket: bool = False, region: str | None = None) -> None:
         """Delete an instance; a retry that finds it gone counts as done.
@@ -540,8 +301,8 @@ class TcrAdapter:
 
     def list_replicas(
         self, registry_id: str, *, region: str | None = None, page_size: int = 100, deadline: Deadline | None = None
-    ) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    ) -> list[Replica]:
+        out: list[Replica] = []
         offset = 0
         while True:
             resp = self._call(
@@ -551,7 +312,7 @@ class TcrAdapter:
                 deadline=deadline,
             )
             page = resp.get("ReplicationRegistries") or []
-            out.extend(replica_from_tcr(r) for r in page)
+            out.extend(wire.replica(r) for r in page)
             offset += len(page)
             total = resp.get("TotalCount")
             if not page or len(page) < page_size or (isinstance(total, int) and offset >= total):
@@ -566,8 +327,8 @@ class TcrAdapter:
         sync_tag: bool = False,
         *,
         region: str | None = None,
-    ) -> dict[str, Any]:
-        """Create a replica; returns the replica dict (status as TCR reports it, or "Deploying").
+    ) -> Replica:
+        """Create a replica; returns it (status as TCR lists it, or "Deploying" from the create answer).
 
         After an ambiguous failure (network error, internal error) the replica may exist: the
         replica list is checked before trying again, and a ReplicationExists answer to our own
@@ -581,20 +342,18 @@ class TcrAdapter:
         if region_name:
             params["ReplicationRegionName"] = region_name
         call_region = self._region(region, registry_id)
+        name, number = regions.name_and_id(region_name, region_id)
         uncertain = False
 
-        def matches(rep: Mapping[str, Any]) -> bool:
-            if region_id is not None and rep.get("regionId") is not None:
-                return int(rep["regionId"]) == int(region_id)
-            return bool(region_name) and rep.get("region") == region_name
+        def same_region(rep: Replica) -> bool:
+            if number is not None and rep.region_id is not None:
+                return rep.region_id == number
+            return rep.region == name
 
-        def existing() -> dict[str, Any] | None:
-            for rep in self.list_replicas(registry_id, region=call_region):
-                if matches(rep):
-                    return rep
-            return None
+        def existing() -> Replica | None:
+            return next((r for r in self.list_replicas(registry_id, region=call_region) if same_region(r)), None)
 
-        def attempt(_n: int) -> dict[str, Any]:
+        def attempt(_n: int) -> Replica:
             nonlocal uncertain
             if uncertain:
                 found = existing()
@@ -610,14 +369,7 @@ class TcrAdapter:
                     if found is not None:
                         return found
                 raise
-            return {
-                "registryId": registry_id,
-                "replicaRegistryId": resp.get("ReplicationRegistryId"),
-                "region": region_name,
-                "regionId": region_id,
-                "status": "Deploying",
-                "createdAt": None,
-            }
+            return Replica(str(resp.get("ReplicationRegistryId") or ""), name, number, "Deploying")
 
         def retryable(exc: Exception) -> bool:
             return isinstance(exc, TcrCallError) and (exc.rate_limited or exc.ambiguous)
@@ -626,35 +378,7 @@ class TcrAdapter:
             return self._retry(attempt, retryable, None)
         except TcrCallError as err:
             primary = region or self._region_of.get(registry_id)
-            raise self._refine_region_error(err, primary, region_id, region_name) from None
-
-    @staticmethod
-    def _refine_region_error(
-        err: TcrCallError, primary: str | None, region_id: int | None, region_name: str | None
-    ) -> TcrApiError:
-        """Name the rule TCR applied when both regions are known: SameRegion or CrossBorder."""
-        mapped = map_error(err)
-        if err.code not in REGION_CODES and err.code != "InvalidParameter":
-            return mapped
-        from shared import regions
-
-        source = regions.find(primary) if primary else None
-        target = regions.find(region_name) if region_name else None
-        if target is None and region_id is not None:
-            target = regions.find(int(region_id))
-        if source is None or target is None:
-            return mapped
-        ref = f"(TCR {err.action} {err.code}" + (f", RequestId {err.request_id})" if err.request_id else ")")
-        if source.name == target.name:
-            text = f"a replica must be in another region than its primary ({source.name}) {ref}"
-            return TcrApiError("SameRegion", text, tcr_code=err.code, request_id=err.request_id, action=err.action)
-        if source.mainland != target.mainland and target.tcr_served:
-            text = (
-                f"replication between {source.name} ({source.area}) and {target.name} ({target.area}) is "
-                f"cross-border and not supported; use a separate instance with cross-instance synchronisation {ref}"
-            )
-            return TcrApiError("CrossBorder", text, tcr_code=err.code, request_id=err.request_id, action=err.action)
-        return mapped
+            raise region_refusal(err, primary, region_name or region_id) from None
 
     def delete_replica(self, registry_id: str, replica_id: str, region_id: int, *, region: str | None = None) -> None:
         """Delete a replica; a retry that finds it gone counts as done."""
@@ -665,15 +389,6 @@ class TcrAdapter:
             not_found="ReplicaNotFound",
         )
 
-    def replica_create_tasks(self, replica_id: str, region_id: int, *, region: str | None = None) -> dict[str, Any]:
-        resp = self._call(
-            "DescribeReplicationInstanceCreateTasks",
-            {"ReplicationRegistryId": replica_id, "ReplicationRegionId": int(region_id)},
-            region=self._region(region),
-            not_found="ReplicaNotFound",
-        )
-        return {"status": resp.get("Status"), "tasks": list(resp.get("TaskDetail") or [])}
-
     def _idempotent_delete(self, action: str, params: Mapping[str, Any], *, region: str, not_found: str) -> None:
         uncertain = False
 
@@ -682,8 +397,7 @@ class TcrAdapter:
             try:
                 self.call_once(action, params, region)
             except TcrCallError as err:
-                gone = err.code.startswith("ResourceNotFound") or err.code == "InternalError.ErrNotExist"
-                if gone and uncertain:
+                if err.not_found and uncertain:
                     return
                 if err.ambiguous:
                     uncertain = True
@@ -697,7 +411,7 @@ class TcrAdapter:
         except TcrCallError as err:
             raise map_error(err, not_found=not_found) from None
 
-    # -- sync status and logs -------------------------------------------------------------------
+    # -- sync status and its log ------------------------------------------------------------------
 
     def sync_status(
         self,
@@ -709,8 +423,9 @@ class TcrAdapter:
         page: int | None = None,
         limit: int = 20,
         region: str | None = None,
-    ) -> dict[str, Any]:
-        """`{"status", "replicationTime", "logs": [...], "requestId"}`; `page` is TCR's log page number."""
+    ) -> SyncStatus:
+        """The replica's sync status; with `show_log`, one page of its log (`page` is TCR's page number;
+        shared.replication_log reads the log across pages)."""
         params: dict[str, Any] = {"RegistryId": registry_id, "ReplicationRegistryId": replica_id}
         if region_id is not None:
             params["ReplicationRegionId"] = int(region_id)
@@ -725,171 +440,7 @@ class TcrAdapter:
             region=self._region(region, registry_id),
             not_found="ReplicaNotFound",
         )
-        raw_log = resp.get("ReplicationLog")
-        return {
-            "status": resp.get("ReplicationStatus"),
-            "replicationTime": _time(resp.get("ReplicationTime")),
-            "logs": replication_log_entries(raw_log),
-            "logShape": "array" if isinstance(raw_log, list) else "object" if isinstance(raw_log, Mapping) else None,
-            "requestId": resp.get("RequestId"),
-        }
-
-    def replication_logs(
-        self,
-        registry_id: str,
-        replica_id: str,
-        region_id: int | None = None,
-        *,
-        limit: int = 20,
-        max_pages: int = 500,
-        region: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every replication log entry TCR still holds for the replica (all pages, newest first as TCR lists).
-
-        The log's `Offset` is a page number; whether the first page is 0 or 1 is not documented
-        consistently, so paging starts at 0 and a page 1 identical to page 0 is skipped. When TCR answers
-        with the documented single-object shape, a page shows one entry only: paging continues with
-        Limit 1 so that no entry is missed.
-        """
-        limit = max(1, min(20, int(limit)))
-        out: list[dict[str, Any]] = []
-        previous: list[dict[str, Any]] | None = None
-        page_no = 0
-        for _ in range(max_pages):
-            status = self.sync_status(
-                registry_id, replica_id, region_id, show_log=True, page=page_no, limit=limit, region=region
-            )
-            logs = status["logs"]
-            if status["logShape"] == "object" and limit > 1:
-                # One entry per answer whatever the Limit: restart with pages of one entry.
-                limit, out, previous, page_no = 1, [], None, 0
-                continue
-            if page_no == 1 and previous is not None and logs == previous:
-                page_no += 1  # the server treats pages 0 and 1 alike
-                continue
-            if previous is not None and logs and logs == previous:
-                break  # the server ignores paging: nothing new will come
-            out.extend(logs)
-            if len(logs) < limit:
-                break
-            previous = logs
-            page_no += 1
-        return out
-
-    # -- regions, namespaces, images, triggers ---------------------------------------------------
-
-    def describe_regions(self, *, region: str | None = None) -> list[dict[str, Any]]:
-        resp = self._call("DescribeRegions", {}, region=self._region(region))
-        return [
-            {
-                "region": r.get("RegionName"),
-                "regionId": r.get("RegionId"),
-                "alias": r.get("Alias"),
-                "status": r.get("Status"),
-            }
-            for r in resp.get("Regions") or []
-        ]
-
-    def create_namespace(self, registry_id: str, name: str, *, public: bool = False, region: str | None = None) -> bool:
-        """Create a namespace; True if created, False if it already existed."""
-        try:
-            self._call(
-                "CreateNamespace",
-                {"RegistryId": registry_id, "NamespaceName": name, "IsPublic": bool(public)},
-                region=self._region(region, registry_id),
-                write=True,
-            )
-        except TcrApiError as err:
-            if err.tcr_code in ("InvalidParameter.ErrNamespaceExist", "InvalidParameter.ErrNamespaceReserved"):
-                return False
-            raise
-        return True
-
-    def describe_images(
-        self,
-        registry_id: str,
-        namespace: str,
-        repository: str,
-        *,
-        digest: str | None = None,
-        tag: str | None = None,
-        page_size: int = 100,
-        region: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every image of a repository (all pages; `Offset` is a page number from 1). Unknown repo: []."""
-        out: list[dict[str, Any]] = []
-        page_no = 1
-        while True:
-            params: dict[str, Any] = {
-                "RegistryId": registry_id,
-                "NamespaceName": namespace,
-                "RepositoryName": repository,
-                "Limit": page_size,
-                "Offset": page_no,
-            }
-            if digest:
-                params["Digest"] = digest
-            if tag:
-                params["ImageVersion"] = tag
-                params["ExactMatch"] = True
-            try:
-                resp = self._call("DescribeImages", params, region=self._region(region, registry_id))
-            except TcrApiError as err:
-                if err.tcr_code in ("ResourceNotFound.ErrNoRepo", "ResourceNotFound.ErrNoNamespace"):
-                    return []
-                raise
-            page = resp.get("ImageInfoList") or []
-            out.extend(image_from_tcr(i) for i in page)
-            total = resp.get("TotalCount")
-            if not page or len(page) < page_size or (isinstance(total, int) and len(out) >= total):
-                break
-            page_no += 1
-        return out
-
-    def create_webhook_trigger(
-        self,
-        registry_id: str,
-        namespace: str,
-        name: str,
-        address: str,
-        *,
-        headers: Mapping[str, str | list[str]] | None = None,
-        event_types: Iterable[str] = ("pushImage",),
-        condition: str = ".*",
-        enabled: bool = True,
-        description: str | None = None,
-        region: str | None = None,
-    ) -> dict[str, Any]:
-        """Create a webhook trigger on a namespace; returns `{"id", "name", "namespace", ...}`."""
-        target: dict[str, Any] = {"Address": address}
-        if headers:
-            target["Headers"] = [
-                {"Key": k, "Values": list(v) if isinstance(v, (list, tuple)) else [v]} for k, v in headers.items()
-            ]
-        trigger: dict[str, Any] = {
-            "Name": name,
-            "Targets": [target],
-            "EventTypes": list(event_types),
-            "Condition": condition,
-            "Enabled": bool(enabled),
-        }
-        if description:
-            trigger["Description"] = description
-        resp = self._call(
-            "CreateWebhookTrigger",
-            {"RegistryId": registry_id, "Namespace": namespace, "Trigger": trigger},
-            region=self._region(region, registry_id),
-            write=True,
-        )
-        out = resp.get("Trigger") or {}
-        return {
-            "id": out.get("Id"),
-            "name": out.get("Name", name),
-            "namespace": namespace,
-            "namespaceId": out.get("NamespaceId"),
-            "eventTypes": out.get("EventTypes", list(event_types)),
-            "enabled": out.get("Enabled", enabled),
-        }
+        return wire.sync_status(resp)
 
 
 _default: TcrAdapter | None = None

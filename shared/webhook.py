@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 from shared import app, log, schemas
 from shared.config import Config
 from shared.errors import ApiError, ConfigError
+from shared.ports import Instance, LogStorePort, Replica, TcrPort
 
 T = TypeVar("T")
 
@@ -140,7 +141,7 @@ def _invalid(field: str, reason: str, rule: str) -> ApiError:
 
 def _time(value: Any, field: str) -> datetime:
     """occur_at (unix seconds) or a distribution timestamp (RFC 3339, nanoseconds, any offset)."""
-    from shared.records import parse_time
+    from shared.times import parse_time
 
     try:
         return parse_time(value)
@@ -313,7 +314,7 @@ class ReplicaCache:
         self._lock = threading.Lock()
         self._targets: dict[str, Target] = {}
         self._domains: dict[str, tuple[str | None, float]] = {}
-        self._instances: dict[str, tuple[dict[str, Any], float]] = {}  # learnt while resolving a domain
+        self._instances: dict[str, tuple[Instance, float]] = {}  # learnt while resolving a domain
         self._failures: dict[str, tuple[ApiError, float]] = {}
 
     def clear(self) -> None:
@@ -337,21 +338,21 @@ class ReplicaCache:
                     self._failures[key] = (exc, self._clock() + min(ttl, FAILURE_PAUSE_SECONDS))
             raise
 
-    def registry_for_domain(self, host: str, tcr: Any, ttl: float) -> str | None:
+    def registry_for_domain(self, host: str, tcr: TcrPort, ttl: float) -> str | None:
         now = self._clock()
         with self._lock:
             hit = self._domains.get(host)
         if hit and hit[1] > now:
             return hit[0]
         inst = self._ask("domains", ttl, lambda: tcr.find_instance_by_domain(host))
-        registry_id = inst.get("registryId") if inst else None
+        registry_id = inst.registry_id if inst else None
         with self._lock:
             self._domains[host] = (registry_id, now + ttl)
             if inst and registry_id:  # for target() in this same invocation, whatever the TTL
                 self._instances[registry_id] = (inst, now + max(ttl, 5.0))
         return registry_id
 
-    def target(self, registry_id: str, tcr: Any, ttl: float) -> Target:
+    def target(self, registry_id: str, tcr: TcrPort, ttl: float) -> Target:
         now = self._clock()
         with self._lock:
             hit = self._targets.get(registry_id)
@@ -360,15 +361,15 @@ class ReplicaCache:
         with self._lock:
             known = self._instances.pop(registry_id, None)
 
-        def ask() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        def ask() -> tuple[Instance, list[Replica]]:
             inst = known[0] if known and known[1] > now else tcr.get_instance(registry_id)
-            return inst, tcr.list_replicas(registry_id, region=inst.get("region"))
+            return inst, tcr.list_replicas(registry_id, region=inst.region)
 
         inst, reps = self._ask(f"instance:{registry_id}", ttl, ask)
         target = Target(
             registry_id,
-            str(inst.get("region") or ""),
-            [(str(r["replicaRegistryId"]), str(r.get("region") or "")) for r in reps if r.get("replicaRegistryId")],
+            inst.region,
+            [(r.replica_registry_id, r.region) for r in reps if r.replica_registry_id],
             now + ttl,
         )
         with self._lock:
@@ -395,8 +396,8 @@ def record(
     body: Any,
     *,
     registry_id: str | None,
-    tcr: Any,
-    store: Any,
+    tcr: TcrPort,
+    store: LogStorePort,
     config: Config,
     now: datetime | None = None,
     cache: ReplicaCache = CACHE,
@@ -490,7 +491,7 @@ def _event(push: Push, registry_id: str | None, received: datetime | None = None
 
 
 def _store_unexpanded(
-    pushes: list[Push], registry_id: str | None, store: Any, now: datetime, cause: ApiError
+    pushes: list[Push], registry_id: str | None, store: LogStorePort, now: datetime, cause: ApiError
 ) -> dict[str, Any]:
     """TCR could not tell the replicas: keep every push as it came (one object each) for the audit to expand.
 

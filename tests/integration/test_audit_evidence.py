@@ -24,7 +24,8 @@ from shared import records as rl
 from shared import replication_log as tlog
 from shared.config import Config
 from shared.logstore import LogStore
-from shared.tcr import Deadline, TcrAdapter
+from shared.runtime import Deadline
+from shared.tcr import TcrAdapter
 
 API_TOKEN = "evidence-api-token"
 WEBHOOK_TOKEN = "evidence-webhook-token"

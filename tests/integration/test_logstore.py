@@ -17,8 +17,10 @@ import pytest
 from shared import records as rl
 from shared.errors import ApiError
 from shared.logstore import COMPACT_THRESHOLD, LogStore
+from shared.ports import LogEntry
 from shared.records import Record
 from shared.runtime import RetryPolicy
+from tests.integration.support import cos_client, cos_keys
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +37,10 @@ def _admin(cloud: Any, method: str, path: str, body: Any = None) -> Any:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(req, timeout=10) as resp:
         return json.loads(resp.read())
+
+
+def cos_bytes(env: dict[str, str], key: str) -> bytes:
+    return cos_client(env).get_object(Bucket=env["LOG_BUCKET"], Key=key)["Body"].get_raw_stream().read()
 
 
 def cos_stats(cloud: Any) -> dict[str, int]:
@@ -327,30 +333,27 @@ def test_unavailable_after_retries(store, registry, cos_faults):
     assert store.calls == store.policy.max_attempts == 6
 
 
-def test_archive_tcr_log_deduplicates(store, registry):
-    def entry(i: int, status: str = "Succeed") -> dict[str, Any]:
-        return {
-            "ResourceType": "image",
-            "Source": f"team/app:[v{i}]",
-            "Destination": f"team/app:[v{i}]",
-            "Status": status,
-            "StartTime": f"{DAY}T07:47:{i:02d}.302804Z",
-            "EndTime": f"{DAY}T07:48:{i:02d}Z",
-        }
+def test_archive_tcr_log_deduplicates(store, registry, cloud_env):
+    def entry(i: int, status: str = "Succeed") -> LogEntry:
+        source = f"team/app:[v{i}]"
+        return LogEntry("image", source, source, status, f"{DAY}T07:47:{i:02d}.302804Z", f"{DAY}T07:48:{i:02d}Z")
 
     assert store.archive_tcr_log(registry, SHANGHAI[0], SHANGHAI[1], [entry(i) for i in range(5)]) == 5
     # the next run sees an overlapping window of TCR's recent log
     assert store.archive_tcr_log(registry, SHANGHAI[0], SHANGHAI[1], [entry(i) for i in range(3, 8)]) == 3
     assert store.archive_tcr_log(registry, SHANGHAI[0], SHANGHAI[1], [entry(i) for i in range(8)]) == 0
-    got = store.read_tcr_log(registry, SHANGHAI[1], DAY)
-    assert [g["Source"] for g in got] == [f"team/app:[v{i}]" for i in range(8)]
+    keys = cos_keys(cloud_env, rl.tcrlog_prefix(registry, SHANGHAI[1], DAY))
+    docs = [doc for key in keys for doc in rl.parse_jsonl(cos_bytes(cloud_env, key))]
+    assert sorted(d["Source"] for d in docs) == [f"team/app:[v{i}]" for i in range(8)], "each entry once"
+    assert docs[0]["StartTime"].endswith(".302804Z"), "TCR's own field names and time text"
+    assert {d["replicaRegistryId"] for d in docs} == {SHANGHAI[0]}
 
 
-def test_reports_and_state(store, registry):
-    key = store.put_report(registry, "run-1", {"findings": [], "ok": True}, when=f"{DAY}T12:00:00Z")
+def test_json_documents_and_state(store, registry):
+    key = rl.report_key(registry, DAY, "run-1")
+    store.put_json(key, {"findings": [], "ok": True})
     assert key == f"reports/{registry}/{DAY}/run-1.json"
     assert store.get_json(key) == {"findings": [], "ok": True}
-    assert store.get_json("reports/latest.json") == {"findings": [], "ok": True}
     assert store.get_state(registry) == {}
     store.put_state(registry, {"lastRun": "run-1", "名前": "状态"})
     assert store.get_state(registry) == {"lastRun": "run-1", "名前": "状态"}

@@ -117,9 +117,9 @@ def test_bad_payloads_raise_invalid_request(body):
 )
 def test_tcr_times_with_any_fraction_parse(text, expected):
     # TCR writes Go times: 0-9 fractional digits; Python 3.10's fromisoformat alone takes only 3 or 6
-    from shared.replicas import _parse_time
+    from shared.times import parse_or_none
 
-    assert _parse_time(text) == expected
+    assert parse_or_none(text) == expected
 
 
 @pytest.mark.parametrize(

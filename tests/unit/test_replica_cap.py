@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from shared.ports import Replica
 from shared.replicas import CLOCK_SKEW_S, CREATED_AT_RESOLUTION_S, settle_delay, split_at_cap
+from shared.times import parse_or_none
 
 T0 = "2026-11-28T10:00:00+08:00"
 T1 = "2026-11-28T10:00:01+08:00"
 
 
-def rep(rid: str, created: str | None) -> dict:
-    return {"replicaRegistryId": rid, "createdAt": created}
+def rep(rid: str, created: str | None) -> Replica:
+    return Replica(rid, "ap-shanghai", 4, "Running", created, parse_or_none(created))
 
 
-def ids(reps: list[dict]) -> list[str]:
-    return [r["replicaRegistryId"] for r in reps]
+def ids(reps: list[Replica]) -> list[str]:
+    return [r.replica_registry_id for r in reps]
 
 
 def test_the_replicas_created_first_are_kept():

@@ -10,6 +10,8 @@ import pytest
 from shared import records as rl
 from shared import replication_log as tlog
 from shared.audit import Decision, ReplicaView, decide
+from shared.ports import LogEntry, SyncStatus
+from shared.times import parse_or_none
 
 PUSHED = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
 NOW = PUSHED + timedelta(minutes=5)
@@ -32,21 +34,17 @@ def record(tag: str = "9.9", repository: str = "api", digest: str = "sha256:" + 
     return rec._replace(**over)
 
 
-def entry(source: str, status: str = "Succeed", start: datetime | None = None, end: Any = "auto") -> dict[str, Any]:
+def entry(source: str, status: str = "Succeed", start: datetime | None = None, end: Any = "auto") -> LogEntry:
     start = start or PUSHED + timedelta(seconds=5)
     if end == "auto":
         end = start + timedelta(seconds=3)
-    return {
-        "resourceType": "image",
-        "source": source,
-        "destination": source,
-        "status": status,
-        "startTime": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "endTime": end.strftime("%Y-%m-%dT%H:%M:%SZ") if end else None,
-    }
+    start_text = start.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    end_text = end.strftime("%Y-%m-%dT%H:%M:%SZ") if end else None
+    started, ended = parse_or_none(start_text), parse_or_none(end_text)
+    return LogEntry("image", source, source, status, start_text, end_text, started, ended)
 
 
-def replica(entries: list[dict[str, Any]], *, read_all: bool = True, synced: datetime | None = None, **log: Any):
+def replica(entries: list[LogEntry], *, read_all: bool = True, synced: datetime | None = None, **log: Any):
     read = tlog.LogRead(entries=entries, top=len(entries), complete=read_all)
     if read_all:
         read.top_floor = read.old_floor = tlog.EARLIEST
@@ -57,7 +55,7 @@ def replica(entries: list[dict[str, Any]], *, read_all: bool = True, synced: dat
         region="ap-shanghai",
         region_id=4,
         status="Running",
-        created_at=None,
+        created=None,
         sync_status="Succeed" if synced else None,
         last_sync=synced,
         log=read,
@@ -164,24 +162,26 @@ class FakeLog:
         self.calls: list[tuple[int, int]] = []
 
     def push(self, n: int) -> None:
-        newest = tlog.parse(self.entries[0]["startTime"]) if self.entries else PUSHED
+        newest = self.entries[0].started if self.entries else PUSHED
         fresh = [entry(f"team/new:[{i}]", start=newest + timedelta(seconds=i + 1)) for i in range(n)]
         self.entries = fresh[::-1] + self.entries
 
-    def fetch(self, page: int, limit: int) -> dict[str, Any]:
+    def fetch(self, page: int, limit: int) -> SyncStatus:
         self.calls.append((page, limit))
         first = (max(page, 1) - 1) * limit if self.base == 1 else page * limit
         items = self.entries[first : first + limit]
         logs = items if self.shape == "array" else items[:1]
-        return {
-            "status": "Succeed",
-            "replicationTime": self.entries[0]["endTime"] if self.entries else None,
-            "logs": logs,
-            "logShape": self.shape,
-        }
+        newest = self.entries[0] if self.entries else None
+        return SyncStatus(
+            "Succeed",
+            newest.end_time if newest else None,
+            newest.ended if newest else None,
+            tuple(logs),
+            one_entry_per_page=self.shape == "object",
+        )
 
     def sources(self, read: tlog.LogRead) -> list[str]:
-        return [e["source"] for e in read.entries]
+        return [e.source for e in read.entries]
 
 
 def read(log: FakeLog, *, oldest: datetime | None = PUSHED, allowance: int = 100, cursor: Any = None):
@@ -194,7 +194,7 @@ def read(log: FakeLog, *, oldest: datetime | None = PUSHED, allowance: int = 100
 def test_the_whole_log_across_pages_in_both_shapes_and_page_bases(shape, base, calls):
     log = FakeLog(45, shape=shape, base=base)
     got = read(log)
-    assert log.sources(got) == [e["source"] for e in log.entries], "every entry once, newest first"
+    assert log.sources(got) == [e.source for e in log.entries], "every entry once, newest first"
     assert got.complete and got.top_floor == tlog.EARLIEST
     assert got.cursor is not None and got.cursor["floor"] == "end", "the next run needs only what is new"
     assert got.calls == len(log.calls) == calls
@@ -214,7 +214,7 @@ def test_reading_stops_once_past_the_oldest_pending_push():
 def test_a_spent_budget_resumes_where_it_stopped(shape):
     limit = 20 if shape == "array" else 1
     log = FakeLog(7 * limit, shape=shape)
-    everything = [e["source"] for e in log.entries]
+    everything = [e.source for e in log.entries]
     first = read(log, allowance=3)
     assert not first.complete and first.calls == 3
     assert len(first.entries) == 2 * limit and first.cursor is not None
@@ -223,7 +223,7 @@ def test_a_spent_budget_resumes_where_it_stopped(shape):
     log.push(3 if shape == "array" else 1)  # new pushes while waiting for the next run
     second = read(log, allowance=3, cursor=first.cursor)
     assert second.calls == 3 and not second.complete
-    assert log.sources(second)[: second.top] == [e["source"] for e in log.entries[: second.top]]
+    assert log.sources(second)[: second.top] == [e.source for e in log.entries[: second.top]]
     deep = log.sources(second)[second.top :]
     assert deep == everything[2 * limit : 2 * limit + len(deep)] and deep, "goes on where the first run stopped"
 
@@ -232,19 +232,20 @@ def test_a_spent_budget_resumes_where_it_stopped(shape):
         runs.append(read(log, allowance=3, cursor=runs[-1].cursor))
         assert len(runs) < 20
     seen = {s for r in runs for s in log.sources(r)}
-    assert seen == {e["source"] for e in log.entries}, "nothing left unread"
+    assert seen == {e.source for e in log.entries}, "nothing left unread"
     assert runs[-1].old_floor == tlog.EARLIEST and runs[-1].cursor["floor"] == "end"
 
 
 def test_an_entry_still_in_progress_is_read_again_next_run():
     log = FakeLog(60)
-    log.entries[5]["status"], log.entries[5]["endTime"] = "InProgress", None
+    log.entries[5] = log.entries[5]._replace(status="InProgress", end_time=None, ended=None)
     first = read(log, allowance=3)
     assert first.cursor is not None and first.cursor["anchor"] == tlog.entry_key(log.entries[5])
-    log.entries[5]["status"], log.entries[5]["endTime"] = "Succeed", "2026-11-28T10:10:00Z"
+    done = "2026-11-28T10:10:00Z"
+    log.entries[5] = log.entries[5]._replace(status="Succeed", end_time=done, ended=parse_or_none(done))
     second = read(log, allowance=3, cursor=first.cursor)
-    statuses = {e["source"]: e["status"] for e in second.entries[: second.top]}
-    assert statuses[log.entries[5]["source"]] == "Succeed"
+    statuses = {e.source: e.status for e in second.entries[: second.top]}
+    assert statuses[log.entries[5].source] == "Succeed"
 
 
 def test_a_cursor_of_the_other_shape_or_an_anchor_gone_starts_over():

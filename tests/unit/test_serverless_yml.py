@@ -79,10 +79,22 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """Nodes under `if TYPE_CHECKING:`: imports for annotations only, never run."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return skipped
+
+
 def _imports(tree: ast.AST) -> set[str]:
     """Every `shared` module a file imports, at module level or lazily inside a function."""
     found: set[str] = set()
+    skipped = _type_checking_only(tree)
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "shared")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
-from shared.tcr import TcrCallError, _host_of, map_error, replication_log_entries
+from shared.ports import LogEntry
+from shared.tcr_errors import TcrCallError, map_error
+from shared.tcr_wire import domain_host, log_entries, replica, sync_status
 
 # -- classification and mapping -------------------------------------------------------------------
 
@@ -108,22 +112,44 @@ LOG = {
 
 
 def test_replication_log_accepts_object_array_and_null() -> None:
-    one = replication_log_entries(LOG)
-    many = replication_log_entries([LOG, {**LOG, "Status": "Failed"}])
-    assert one == [
-        {
-            "resourceType": "image",
-            "source": "ns/app:[v1]",
-            "destination": "ns/app:[v1]",
-            "status": "Succeed",
-            "startTime": "2021-09-28T07:47:44Z",
-            "endTime": "2021-09-28T07:47:53Z",
-        }
-    ]
-    assert [e["status"] for e in many] == ["Succeed", "Failed"]
-    assert replication_log_entries(None) == []
-    assert replication_log_entries({"ResourceType": None, "Status": None}) == []
-    assert replication_log_entries("garbage") == []
+    one = log_entries(LOG)
+    many = log_entries([LOG, {**LOG, "Status": "Failed"}])
+    assert one == (
+        LogEntry(
+            resource_type="image",
+            source="ns/app:[v1]",
+            destination="ns/app:[v1]",
+            status="Succeed",
+            start_time="2021-09-28T07:47:44Z",
+            end_time="2021-09-28T07:47:53Z",
+            started=datetime(2021, 9, 28, 7, 47, 44, tzinfo=timezone.utc),
+            ended=datetime(2021, 9, 28, 7, 47, 53, tzinfo=timezone.utc),
+        ),
+    )
+    assert [e.status for e in many] == ["Succeed", "Failed"]
+    assert log_entries(None) == ()
+    assert log_entries({"ResourceType": None, "Status": None}) == ()
+    assert log_entries("garbage") == ()
+
+
+def test_sync_status_keeps_tcrs_time_text_and_parses_it_once() -> None:
+    got = sync_status({"ReplicationStatus": "Succeed", "ReplicationTime": "2021-09-28T16:00:15.5+08:00"})
+    assert got.last_sync_at == "2021-09-28T16:00:15.5+08:00", "answered as TCR wrote it"
+    assert got.last_sync == datetime(2021, 9, 28, 8, 0, 15, tzinfo=timezone.utc)
+    assert got.entries == () and not got.one_entry_per_page
+    null = sync_status({"ReplicationStatus": None, "ReplicationTime": "0001-01-01T00:00:00Z", "ReplicationLog": LOG})
+    assert (null.last_sync_at, null.last_sync) == (None, None), "TCR's null time is no time"
+    assert null.one_entry_per_page and len(null.entries) == 1
+
+
+def test_a_replica_named_by_one_of_region_name_or_id_gets_both() -> None:
+    by_id = replica({"ReplicationRegistryId": "tcr-x-4-a", "ReplicationRegionId": 4, "Status": "Running"})
+    assert (by_id.region, by_id.region_id) == ("ap-shanghai", 4)
+    by_name = replica({"ReplicationRegistryId": "tcr-x-8-a", "ReplicationRegionName": "ap-beijing"})
+    assert (by_name.region, by_name.region_id) == ("ap-beijing", 8)
+    unknown = replica({"ReplicationRegistryId": "tcr-x-99-a", "ReplicationRegionId": 99999, "CreatedAt": "bad"})
+    assert (unknown.region, unknown.region_id) == ("99999", 99999), "what TCR said, when the catalogue cannot tell"
+    assert (unknown.created_at, unknown.created) == ("bad", None)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +159,10 @@ def test_replication_log_accepts_object_array_and_null() -> None:
         ("https://Demo.TencentCloudCR.com/v2/ns/app", "demo.tencentcloudcr.com"),
         ("demo.tencentcloudcr.com:443", "demo.tencentcloudcr.com"),
         ("demo.tencentcloudcr.com.", "demo.tencentcloudcr.com"),
+        ("https://[::1]:5000/v2/ns/app", "::1"),
+        ("http://[not-closed", ""),
+        ("", ""),
     ],
 )
 def test_host_of(given: str, host: str) -> None:
-    assert _host_of(given) == host
+    assert domain_host(given) == host

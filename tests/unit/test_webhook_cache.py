@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ApiError
+from shared.ports import Instance, Replica
 from shared.webhook import FAILURE_PAUSE_SECONDS, ReplicaCache
 
 
@@ -23,15 +24,15 @@ class Tcr:
         self.calls = 0
         self.failure: ApiError | None = None
 
-    def get_instance(self, registry_id: str) -> dict:
+    def get_instance(self, registry_id: str) -> Instance:
         self.calls += 1
         if self.failure:
             raise self.failure
-        return {"registryId": registry_id, "region": "ap-guangzhou"}
+        return Instance(registry_id, "demo", "ap-guangzhou", 1, "premium", "Running")
 
-    def list_replicas(self, registry_id: str, region: str | None = None) -> list[dict]:
+    def list_replicas(self, registry_id: str, region: str | None = None) -> list[Replica]:
         self.calls += 1
-        return [{"replicaRegistryId": f"{registry_id}-4-a", "region": "ap-shanghai"}]
+        return [Replica(f"{registry_id}-4-a", "ap-shanghai", 4, "Running")]
 
 
 def test_a_tcr_failure_is_not_asked_again_during_the_pause():
