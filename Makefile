@@ -23,6 +23,7 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/vermin -q --no-tips --violations -t=3.10- --eval-annotations --backport typing_extensions $(DEPLOYED)
+	for f in functions/*/index.py; do $(VENV)/bin/mypy shared $$f || exit 1; done
 
 test: lint browser
 	$(PY) -m pytest -q

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -131,7 +131,7 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
         state = entry.status.lower()
         if state in SUCCEEDED:  # a later success outweighs an earlier failure
             return Decision("replicated", entry.ended or mention.started, "TCR replication log")
-        if state in FAILED and not failure and log.judged_on(mention.index, record):
+        if state in FAILED and not failure and log.judged_on(mention.position, record):
             failure = f"TCR replication log reports {entry.status} for {entry.source}"
     if failure:
         return Decision("failed", None, failure)
@@ -270,7 +270,9 @@ class Auditor:
         cursors = dict(run.state.get("logCursors") or {})
         run.log_cursors = {k: v for k, v in cursors.items() if k in run.replicas and isinstance(v, dict)}
         expansion = {"expanded": 0, "records": 0, "nothingOwed": 0, "duplicates": 0}
-        pages = (self._expand(inst, views, items, expansion) for items in self.store.inbox_pages(registry_id))
+        pages: Iterator[list[InboxItem]] = (
+            self._expand(inst, views, items, expansion) for items in self.store.inbox_pages(registry_id)
+        )
         first = next(pages, [])
         second = next(pages, None)
         if second is not None:
@@ -413,7 +415,7 @@ class Auditor:
                 run.hints.pop(rid, None)
             # TCR's times are whole seconds: an end can read earlier than the push by a fraction
             lag = round(max(0.0, (at - rl.parse_time(record.pushedAt)).total_seconds()), 3) if at else None
-            run.observations.append(_observation(record, status, lag, hint if unconfirmed else ""))
+            run.observations.append(_observation(record, status, lag, (hint or "") if unconfirmed else ""))
             if status in ("replicated", "failed"):
                 resolved.append(
                     record.with_status(status, updated_at=self.now, replicated_at=at, lag_seconds=lag, source="audit")

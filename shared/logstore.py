@@ -12,6 +12,7 @@ handful of segment GETs (compaction keeps them few).
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -298,7 +299,7 @@ class LogStore:
                 try:
                     resp = self._call(
                         "DeleteObjects",
-                        lambda objects=objects: self.client.delete_objects(Bucket=self.bucket, Delete=objects),
+                        functools.partial(self.client.delete_objects, Bucket=self.bucket, Delete=objects),
                     )
                 except CosServiceError as exc:
                     raise self._refused("DeleteObjects", exc) from exc
@@ -619,7 +620,7 @@ class LogStore:
             rl.log_prefix(registry_id)
         except rl.LayoutError as exc:
             raise ApiError("InvalidRequest", str(exc)) from exc
-        bounds = []
+        bounds: list[str | None] = []
         for name, value in (("since", since), ("until", until)):
             if value is None or value == "":
                 bounds.append(None)
@@ -761,6 +762,6 @@ def should_retry(exc: Exception) -> bool:
 def _describe(exc: Exception) -> str:
     status = getattr(exc, "get_status_code", None)
     if callable(status):
-        code = exc.get_error_code() if hasattr(exc, "get_error_code") else "?"  # type: ignore[attr-defined]
+        code = exc.get_error_code() if hasattr(exc, "get_error_code") else "?"
         return f"HTTP {status()} {code}"
     return f"{type(exc).__name__}: {str(exc)[:200]}"

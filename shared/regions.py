@@ -47,7 +47,7 @@ def _indexes() -> tuple[dict[str, Region], dict[int, Region]]:
     return {r.name: r for r in regions}, {r.region_id: r for r in regions}
 
 
-def lookup(reference: str | int) -> Region:
+def lookup(reference: str | int | float) -> Region:
     """Resolve a region name or TCR numeric id (int or digit string) to its catalogue entry."""
     by_name, by_id = _indexes()
     if isinstance(reference, bool):

@@ -7,6 +7,7 @@ of DESIGN.md §3, built from the ports' values (`replica_view`). TCR's own refus
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -217,7 +218,7 @@ class ReplicaService:
         raise self._undo_beyond_cap(registry_id, inst, mine, kept, cap, len(listed))
 
     def _undo_beyond_cap(
-        self, registry_id: str, inst: Instance, mine: Replica, kept: list[Replica], cap: int, total: int
+        self, registry_id: str, inst: Instance, mine: Replica, kept: builtins.list[Replica], cap: int, total: int
     ) -> ApiError:
         mine_id = mine.replica_registry_id
         try:

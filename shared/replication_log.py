@@ -61,7 +61,7 @@ def written_before(record: rl.Record, since: datetime) -> bool:
 
 class Mention(NamedTuple):
     started: datetime
-    index: int  # in LogRead.entries
+    position: int  # in LogRead.entries
     entry: LogEntry
     tags: frozenset[str]
     digest: str
@@ -99,7 +99,7 @@ class LogRead:
                 name, tags, digest = image_ref(entry.source or entry.destination)
                 self._by_name.setdefault(name, []).append(Mention(entry.started, i, entry, frozenset(tags), digest))
             for found in self._by_name.values():
-                found.sort(key=lambda m: (m.started, m.index))
+                found.sort(key=lambda m: (m.started, m.position))
         found = self._by_name.get(f"{record.namespace}/{record.repository}", [])
         return [m for m in found if m.names(record)]
 
