@@ -146,7 +146,8 @@ class FakeTcr(_Scripted):
 
     `log_shape` is how TCR answers `ReplicationLog`: "array" (one page of up to `limit` entries) or "object"
     (one entry per answer, whatever the limit); `page_base` whether page numbers start at 1 (pages 0 and 1 are
-    then the same page) or 0.
+    then the same page) or 0. `refuses_not_running`: TCR refuses to name (DescribeInstances with ids) or list the
+    replicas of an instance that is not Running, as localcloud does; False: it answers with the instance's status.
     """
 
     def __init__(
@@ -156,8 +157,10 @@ class FakeTcr(_Scripted):
         log_shape: str = "array",
         page_base: int = 1,
         new_replica_status: str = "Running",
+        refuses_not_running: bool = True,
     ) -> None:
         super().__init__()
+        self.refuses_not_running = refuses_not_running
         self.now = now
         self.log_shape = log_shape
         self.page_base = page_base
@@ -261,7 +264,7 @@ class FakeTcr(_Scripted):
         inst = self.instances.get(registry_id)
         if inst is None:
             raise ApiError("InstanceNotFound", f"TCR instance not found: {registry_id} (TCR ResourceNotFound)")
-        if running and inst.status != "Running":
+        if running and self.refuses_not_running and inst.status != "Running":
             raise tcr_error(
                 "InstanceNotRunning",
                 message=f"the instance is not running: {registry_id} is {inst.status}; wait until it is Running",
