@@ -91,4 +91,3 @@ def test_the_adapter_accepts_every_call_the_port_allows(port: type, adapter: typ
         del given["self"]
         extra = [p.name for p in given.values() if p.default is inspect.Parameter.empty]
         assert not extra, f"{adapter.__name__}.{name} requires {extra}, which callers of the port never pass"
-
