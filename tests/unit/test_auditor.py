@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from shared import audit
+from shared import audit, reports
 from shared import records as rl
 from shared.config import Config
+from shared.errors import ApiError
 from shared.runtime import Deadline
 from tests.fakes import FakeLogStore, FakeNotifier, FakeTcr
 
@@ -92,6 +93,7 @@ def run(
     *,
     now: datetime = NOW,
     message: dict[str, Any] | None = None,
+    deadline: Deadline | None = None,
     **env: str,
 ) -> dict[str, Any]:
     event = {"Type": "Timer", "TriggerName": "audit", "Time": rl.iso_utc(now)}
@@ -103,7 +105,7 @@ def run(
         store=store,
         notifier=notifier if notifier is not None else FakeNotifier(),
         config=Config(env),
-        deadline=Deadline.never(),
+        deadline=deadline or Deadline.never(),
         now=now,
     )
 
@@ -508,8 +510,29 @@ def test_a_large_inbox_is_resolved_page_by_page():
     assert store.keys(f"inbox/{REG}/") == []
 
 
+def test_a_run_short_of_time_saves_what_it_resolved_and_leaves_the_rest():
+    tcr, store = cloud((SH, "ap-shanghai")), FakeLogStore(page_size=1)
+    for i in range(3):
+        push(store, f"1.{i}", replicas=[(SH, "ap-shanghai")])
+        tcr.log(SH, f"team/api:[1.{i}]", start=after(5 + i))
+    short = run(tcr, store, deadline=Deadline(25.0, clock=lambda: 0.0))  # under 30 s left: one page only
+    got = report(store, short)
+    assert short["complete"] is False and (got["complete"], got["resolved"]["replicated"]) == (False, 1)
+    assert len(store.keys(f"inbox/{REG}/")) == 2
+    rest = run(tcr, store, now=NOW + timedelta(minutes=5))
+    assert rest["complete"] is True and report(store, rest)["resolved"]["replicated"] == 2
+    assert [s for s, _, _ in states(store).values()] == ["replicated"]
+    assert len(store.records(REG)) == 3
+
+    deferred = run(cloud(), FakeLogStore(), deadline=Deadline(15.0, clock=lambda: 0.0))
+    assert deferred["instances"] == [] and [e["code"] for e in deferred["errors"]] == ["Deferred"]
+
+
 def test_the_report_and_the_dashboard_are_written_beside_the_latest_summary():
     tcr, store = cloud(), FakeLogStore()
+    with pytest.raises(ApiError) as before:
+        reports.page(store, REG)
+    assert before.value.code == "ReportNotFound"
     summary = run(tcr, store)
     run_id = summary["runId"]
     assert store.json("reports/latest.json")["runId"] == run_id
@@ -517,6 +540,9 @@ def test_the_report_and_the_dashboard_are_written_beside_the_latest_summary():
     assert store.json(f"reports/{REG}/latest.json")["runId"] == run_id
     assert store.objects[f"reports/{REG}/latest.html"].content_type == "text/html; charset=utf-8"
     assert f"reports/{REG}/2026-11-28/{run_id}.html" in store.objects
+    assert REG in reports.page(store, REG) and reports.document(store, REG)["runId"] == run_id
+    link = reports.link(store, REG, 600, now=NOW)
+    assert link["expiresAt"] == "2026-11-28T10:15:00Z" and f"reports/{REG}/latest.html" in link["url"]
 
 
 def test_the_timer_entry_answers_bad_options_without_raising():
