@@ -313,6 +313,31 @@ def test_a_push_redelivered_after_it_was_resolved_changes_nothing():
     assert notifier.kinds() == ["replicated"]
 
 
+def test_a_redelivery_kept_unexpanded_after_the_push_was_resolved_changes_nothing():
+    tcr, store, notifier = cloud(), FakeLogStore(), FakeNotifier()
+    push(store)
+    tcr.log(SH, "team/api:[1.0]", start=after(5))
+    tcr.log(BJ, "team/api:[1.0]", start=after(10))
+    run(tcr, store, notifier)
+    before = store.records(REG)
+    unexpanded(store)  # redelivered while TCR was down
+    got = report(store, run(tcr, store, notifier, now=NOW + timedelta(minutes=5)))
+    assert (got["alreadyResolved"], got["resolved"]) == (2, {"replicated": 0, "failed": 0})
+    assert store.records(REG) == before and store.keys(f"inbox/{REG}/") == []
+    assert notifier.kinds() == ["replicated"]
+
+
+def test_an_unexpanded_copy_on_another_inbox_page_is_still_one_record_per_replica():
+    tcr, store = cloud(), FakeLogStore(page_size=1)
+    push(store)
+    unexpanded(store)  # its key sorts apart from the expanded one's: a page of one object each
+    assert len(store.keys(f"inbox/{REG}/")) == 2
+    got = report(store, run(tcr, store))
+    assert (got["pendingBefore"], got["stillPending"]) == (2, 2)
+    (item,) = store.list_inbox(REG)
+    assert sorted(r.replicaRegistryId for r in item.records) == [SH, BJ]
+
+
 # -- expansion of pushes kept unexpanded -----------------------------------------------------------------------------
 
 
