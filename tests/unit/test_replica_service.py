@@ -239,7 +239,7 @@ def capped(tcr: FakeTcr, sleeps: list[float], deadline: Deadline | None = None) 
 
 
 def test_a_replica_created_past_the_cap_by_a_race_is_deleted_again():
-    tcr, sleeps = primary(), []
+    tcr, sleeps = primary(), list[float]()
     racing(tcr, NOW - timedelta(seconds=1))  # the rival's replica is the older one
     with pytest.raises(ApiError) as caught:
         capped(tcr, sleeps).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
@@ -255,7 +255,7 @@ def test_a_replica_created_past_the_cap_by_a_race_is_deleted_again():
 
 
 def test_the_replica_created_first_is_kept_whoever_raced():
-    tcr, sleeps = primary(), []
+    tcr, sleeps = primary(), list[float]()
     racing(tcr, NOW + timedelta(seconds=5))  # the rival created its replica after ours
     answer = capped(tcr, sleeps).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
     assert answer["replica"]["region"] == "ap-shanghai" and answer["replica"]["createdAt"] == "2026-11-28T10:00:00Z"
@@ -263,7 +263,7 @@ def test_the_replica_created_first_is_kept_whoever_raced():
 
 
 def test_a_compensation_that_fails_says_what_to_delete():
-    tcr, sleeps = primary(), []
+    tcr, sleeps = primary(), list[float]()
     racing(tcr, NOW - timedelta(seconds=1))
     tcr.fail("delete_replica", "Throttled")
     with pytest.raises(ApiError) as caught:
@@ -276,7 +276,7 @@ def test_a_compensation_that_fails_says_what_to_delete():
 
 
 def test_the_wait_for_the_cap_check_keeps_time_for_the_answer():
-    tcr, sleeps = primary(), []
+    tcr, sleeps = primary(), list[float]()
     clock = [0.0]
     deadline = Deadline(5.6, clock=lambda: clock[0])  # 5 s are kept back for listing, deleting and answering
     capped(tcr, sleeps, deadline).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
