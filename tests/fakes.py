@@ -127,7 +127,8 @@ class _Scripted:
                     self._failures[method].remove(failure)
             raise failure.error
 
-    def writes(self, *methods: str) -> list[tuple[str, tuple[Any, ...]]]:
+    def calls_of(self, *methods: str) -> list[tuple[str, tuple[Any, ...]]]:
+        """The calls of these methods (e.g. every write), in order, with their identifying arguments."""
         return [r for r in self.requests if r[0] in methods]
 
 

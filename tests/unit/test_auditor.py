@@ -18,7 +18,7 @@ import pytest
 from shared import audit, reports
 from shared import records as rl
 from shared.config import Config
-from shared.errors import ApiError
+from shared.errors import ApiError, ConfigError
 from shared.runtime import Deadline
 from tests.fakes import FakeLogStore, FakeNotifier, FakeTcr
 
@@ -434,6 +434,18 @@ def test_a_refused_notice_waits_in_the_outbox_through_a_silent_run():
     assert up.kinds() == ["replicated"], "delivered once"
 
 
+def test_a_misconfigured_notifier_is_reported_and_its_notices_wait():
+    tcr, store = cloud((SH, "ap-shanghai")), FakeLogStore()
+    push(store, replicas=[(SH, "ap-shanghai")])
+    tcr.log(SH, "team/api:[1.0]", start=after(5))
+    broken = FakeNotifier(config_error=ConfigError("NOTIFY_SECRET", "is not set: the notifier signs with it"))
+    summary = run(tcr, store, broken)
+    assert [(e["code"], e["variable"]) for e in summary["errors"]] == [("Unavailable", "NOTIFY_SECRET")]
+    assert summary["notifications"]["failed"] == 1 and broken.sent == []
+    assert states(store)[SH][0] == "replicated", "the audit goes on"
+    assert [n["kind"] for n in state(store)["outbox"]] == ["replicated"]
+
+
 # -- findings: policy and health ------------------------------------------------------------------------------------
 
 
@@ -496,11 +508,15 @@ def test_a_refused_sync_status_is_a_finding_and_a_throttled_one_defers_the_insta
     assert states(store) == {SH: ("replicated", "2026-11-28T10:00:08Z", 8.0), BJ: ("pending", None, None)}
 
     tcr.heal()
-    tcr.fail("sync_status", "Throttled")
+    tcr.fail("sync_status", "Throttled", times=1)
     summary = run(tcr, store, now=NOW + timedelta(minutes=5))
     assert summary["complete"] is False and summary["instances"] == []
     assert [(e["registryId"], e["code"]) for e in summary["errors"]] == [(REG, "Throttled")]
     assert states(store)[BJ][0] == "pending"
+
+    tcr.log(BJ, "team/api:[1.0]", start=after(500))
+    assert run(tcr, store, now=NOW + timedelta(minutes=10))["complete"] is True  # the next run catches up
+    assert states(store)[BJ] == ("replicated", "2026-11-28T10:08:23Z", 503.0)
 
 
 # -- which instances, paging, the timer entry -------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def primary(region: str = "ap-guangzhou", **kwargs: Any) -> FakeTcr:
 def refusal(tcr: FakeTcr, region: str | int, policy: dict[str, Any] | None = None) -> ApiError:
     with pytest.raises(ApiError) as caught:
         service(tcr, policy).create(REG, region, sync_tag=False, dry_run=False)
-    assert tcr.writes(*WRITES) == [], "refused before any write to TCR"
+    assert tcr.calls_of(*WRITES) == [], "refused before any write to TCR"
     return caught.value
 
 
@@ -142,7 +142,7 @@ def test_an_allowed_replica_is_created_once_and_answered_as_tcr_lists_it():
             "registryId": REG,
         }
     }
-    assert tcr.writes(*WRITES) == [("create_replica", (REG, 4, "ap-shanghai"))]
+    assert tcr.calls_of(*WRITES) == [("create_replica", (REG, 4, "ap-shanghai"))]
 
 
 def test_a_dry_run_plans_without_writing():
@@ -160,7 +160,7 @@ def test_a_dry_run_plans_without_writing():
             "syncTag": False,
         },
     }
-    assert tcr.writes(*WRITES) == []
+    assert tcr.calls_of(*WRITES) == []
 
 
 def test_a_refusal_of_tcr_itself_arrives_with_the_adapters_code():
@@ -249,7 +249,7 @@ def test_a_replica_created_past_the_cap_by_a_race_is_deleted_again():
     mine = err.details["replica"]
     assert (mine["region"], mine["deleted"]) == ("ap-shanghai", True)
     assert [r.replica_registry_id for r in tcr.replicas[REG]] == ["tcr-aaaa1111-8-rival"]
-    assert tcr.writes(*WRITES)[-1] == ("delete_replica", (REG, mine["replicaRegistryId"]))
+    assert tcr.calls_of(*WRITES)[-1] == ("delete_replica", (REG, mine["replicaRegistryId"]))
     # it waited until no later replica could share its creation second: 1 s resolution + 0.5 s skew - 0.2 s
     assert sleeps == [pytest.approx(1.3)]
 
@@ -259,7 +259,7 @@ def test_the_replica_created_first_is_kept_whoever_raced():
     racing(tcr, NOW + timedelta(seconds=5))  # the rival created its replica after ours
     answer = capped(tcr, sleeps).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
     assert answer["replica"]["region"] == "ap-shanghai" and answer["replica"]["createdAt"] == "2026-11-28T10:00:00Z"
-    assert tcr.writes("delete_replica") == []
+    assert tcr.calls_of("delete_replica") == []
 
 
 def test_a_compensation_that_fails_says_what_to_delete():
@@ -293,7 +293,7 @@ def test_a_primary_with_replicas_is_not_deleted():
         service(tcr).delete_instance(REG, delete_bucket=True)
     assert (caught.value.code, caught.value.status) == ("ReplicasExist", 409)
     assert caught.value.details["replicas"] == [{"replicaRegistryId": "tcr-aaaa1111-4-one", "region": "ap-shanghai"}]
-    assert tcr.writes(*WRITES) == [] and REG in tcr.instances
+    assert tcr.calls_of(*WRITES) == [] and REG in tcr.instances
 
 
 def test_a_primary_without_replicas_is_deleted_keeping_its_bucket_unless_asked():
@@ -312,10 +312,10 @@ def test_a_replica_is_deleted_by_id_and_an_unknown_one_is_named():
     tcr.add_replica(REG, "ap-shanghai", replica_id="tcr-aaaa1111-4-one", created=NOW)
     with pytest.raises(ApiError) as caught:
         service(tcr).delete(REG, "tcr-aaaa1111-4-two")
-    assert caught.value.code == "ReplicaNotFound" and tcr.writes(*WRITES) == []
+    assert caught.value.code == "ReplicaNotFound" and tcr.calls_of(*WRITES) == []
     answer = service(tcr).delete(REG, "tcr-aaaa1111-4-one")
     assert answer["deleted"]["replicaRegistryId"] == "tcr-aaaa1111-4-one" and tcr.replicas[REG] == []
-    assert tcr.writes(*WRITES) == [("delete_replica", (REG, "tcr-aaaa1111-4-one"))]
+    assert tcr.calls_of(*WRITES) == [("delete_replica", (REG, "tcr-aaaa1111-4-one"))]
 
 
 # -- reads ---------------------------------------------------------------------------------------------------------
