@@ -442,6 +442,7 @@ def test_signature_outside_its_time_window_is_refused(skew: float) -> None:
         server.close()
 
 
+
 def _fetch_full(url: str, *, virtual_host: bool = True) -> tuple[int, str, bytes]:
     """GET a pre-signed URL with no Authorization header: by COS's bucket domain (Host header, as the SDK
     signs it) or path-style (`/<bucket>/<key>` on the endpoint itself, what a browser can open locally)."""
@@ -500,7 +501,6 @@ def test_altered_presigned_url_is_refused(cloud: Cloud, cos: CosS3Client, alter:
     status, _, body = _fetch_full(alter(url), virtual_host=False)  # type: ignore[operator]
     assert status == 403, body
     assert b"<Code>SignatureDoesNotMatch</Code>" in body or b"<Code>AccessDenied</Code>" in body
-
 
 # ----- faults --------------------------------------------------------------------------------------------------------
 
