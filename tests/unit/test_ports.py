@@ -1,7 +1,7 @@
-"""The adapters implement the ports (shared.ports) the services are typed against, method by method.
+"""The adapters and the fakes (tests/fakes.py) implement the ports (shared.ports), method by method.
 
-No type checker runs yet: this compares signatures, so a port and its adapter cannot drift apart
-unnoticed (a fake written to the port then tests what production runs).
+This compares signatures, so neither a port and its adapter nor a port and its fake can drift apart
+unnoticed: the services' unit tests on the fakes then test what production runs.
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from shared.errors import ConfigError
 from shared.logstore import LogStore
 from shared.notify import Notifier
 from shared.tcr import TcrAdapter
+from tests.fakes import FakeLogStore, FakeNotifier, FakeTcr
 
-PAIRS = [(ports.TcrPort, TcrAdapter), (ports.LogStorePort, LogStore), (ports.NotifierPort, Notifier)]
+PAIRS = [
+    (ports.TcrPort, TcrAdapter),
+    (ports.LogStorePort, LogStore),
+    (ports.NotifierPort, Notifier),
+    (ports.TcrPort, FakeTcr),
+    (ports.LogStorePort, FakeLogStore),
+    (ports.NotifierPort, FakeNotifier),
+]
 # What the ports name for annotations only (under TYPE_CHECKING)
 ANNOTATION_NAMES = {
     "ConfigError": ConfigError,
@@ -83,4 +91,3 @@ def test_the_adapter_accepts_every_call_the_port_allows(port: type, adapter: typ
         del given["self"]
         extra = [p.name for p in given.values() if p.default is inspect.Parameter.empty]
         assert not extra, f"{adapter.__name__}.{name} requires {extra}, which callers of the port never pass"
-

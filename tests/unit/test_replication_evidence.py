@@ -12,7 +12,9 @@ from shared import replication_log as tlog
 from shared.audit import Decision, ReplicaView, decide
 from shared.ports import LogEntry, SyncStatus
 from shared.times import parse_or_none
+from tests.fakes import FakeTcr
 
+REGISTRY, REPLICA = "tcr-aaaa1111", "tcr-aaaa1111-1-x"
 PUSHED = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
 NOW = PUSHED + timedelta(minutes=5)
 SLA = 900
@@ -20,7 +22,7 @@ SLA = 900
 
 def record(tag: str = "9.9", repository: str = "api", digest: str = "sha256:" + "9e" * 32, **over: Any) -> rl.Record:
     rec = rl.event_records(
-        registry_id="tcr-aaaa1111",
+        registry_id=REGISTRY,
         primary_region="ap-guangzhou",
         namespace="team",
         repository=repository,
@@ -28,7 +30,7 @@ def record(tag: str = "9.9", repository: str = "api", digest: str = "sha256:" + 
         digest=digest,
         pushed_at=PUSHED,
         operator="1",
-        replicas=[("tcr-aaaa1111-1-x", "ap-shanghai")],
+        replicas=[(REPLICA, "ap-shanghai")],
         now=PUSHED,
     )[0]
     return rec._replace(**over)
@@ -51,7 +53,7 @@ def replica(entries: list[LogEntry], *, read_all: bool = True, synced: datetime 
     for name, value in log.items():
         setattr(read, name, value)
     return ReplicaView(
-        replica_id="tcr-aaaa1111-1-x",
+        replica_id=REPLICA,
         region="ap-shanghai",
         region_id=4,
         status="Running",
@@ -153,32 +155,32 @@ def test_on_a_resumed_read_a_deep_failure_counts_only_for_records_older_than_the
 
 
 class FakeLog:
-    """TCR's log as localcloud serves it: newest first, `Offset` a page number (base 0 or 1), either shape."""
+    """One replica's log as TCR serves it (tests.fakes.FakeTcr): newest first, `Offset` a page number (base 0 or 1),
+    either shape; entry i started `i` seconds after `start`."""
 
     def __init__(self, count: int, *, shape: str = "array", base: int = 1, start: datetime = PUSHED) -> None:
-        self.shape = shape
-        self.base = base
-        self.entries = [entry(f"team/app:[{i}]", start=start + timedelta(seconds=i)) for i in range(count)][::-1]
-        self.calls: list[tuple[int, int]] = []
+        self.tcr = FakeTcr(log_shape=shape, page_base=base)
+        self.tcr.add_instance(REGISTRY)
+        self.tcr.add_replica(REGISTRY, "ap-shanghai", replica_id=REPLICA)
+        for i in range(count):
+            self.tcr.log(REPLICA, f"team/app:[{i}]", start=start + timedelta(seconds=i))
+
+    @property
+    def entries(self) -> list[LogEntry]:
+        return self.tcr.logs[REPLICA]
+
+    @property
+    def calls(self) -> list[tuple[int | None, int]]:
+        return [(page, limit) for _, page, limit in self.tcr.sync_pages]
 
     def push(self, n: int) -> None:
         newest = self.entries[0].started if self.entries else PUSHED
-        fresh = [entry(f"team/new:[{i}]", start=newest + timedelta(seconds=i + 1)) for i in range(n)]
-        self.entries = fresh[::-1] + self.entries
+        assert newest is not None
+        for i in range(n):
+            self.tcr.log(REPLICA, f"team/new:[{i}]", start=newest + timedelta(seconds=i + 1))
 
     def fetch(self, page: int, limit: int) -> SyncStatus:
-        self.calls.append((page, limit))
-        first = (max(page, 1) - 1) * limit if self.base == 1 else page * limit
-        items = self.entries[first : first + limit]
-        logs = items if self.shape == "array" else items[:1]
-        newest = self.entries[0] if self.entries else None
-        return SyncStatus(
-            "Succeed",
-            newest.end_time if newest else None,
-            newest.ended if newest else None,
-            tuple(logs),
-            one_entry_per_page=self.shape == "object",
-        )
+        return self.tcr.sync_status(REGISTRY, REPLICA, show_log=True, page=page, limit=limit)
 
     def sources(self, read: tlog.LogRead) -> list[str]:
         return [e.source for e in read.entries]

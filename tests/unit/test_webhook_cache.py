@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ApiError
-from shared.ports import Instance, Replica
 from shared.webhook import FAILURE_PAUSE_SECONDS, ReplicaCache
+from tests.fakes import FakeTcr
 
 
 class Clock:
@@ -17,50 +17,39 @@ class Clock:
         return self.now
 
 
-class Tcr:
-    """Stands in for the TCR adapter's two reads (the SDK itself is exercised by the integration tests)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.failure: ApiError | None = None
-
-    def get_instance(self, registry_id: str) -> Instance:
-        self.calls += 1
-        if self.failure:
-            raise self.failure
-        return Instance(registry_id, "demo", "ap-guangzhou", 1, "premium", "Running")
-
-    def list_replicas(self, registry_id: str, region: str | None = None) -> list[Replica]:
-        self.calls += 1
-        return [Replica(f"{registry_id}-4-a", "ap-shanghai", 4, "Running")]
+def tcr_with_one_replica() -> FakeTcr:
+    tcr = FakeTcr()
+    tcr.add_instance("tcr-1")
+    tcr.add_replica("tcr-1", "ap-shanghai", replica_id="tcr-1-4-a")
+    return tcr
 
 
 def test_a_tcr_failure_is_not_asked_again_during_the_pause():
-    clock, tcr = Clock(), Tcr()
+    clock, tcr = Clock(), tcr_with_one_replica()
     cache = ReplicaCache(clock)
-    tcr.failure = ApiError("Throttled", "TCR rate limit")
+    tcr.fail("get_instance", "Throttled")
     with pytest.raises(ApiError):
         cache.target("tcr-1", tcr, ttl=60)
     with pytest.raises(ApiError) as again:
         cache.target("tcr-1", tcr, ttl=60)
-    assert again.value.code == "Throttled" and tcr.calls == 1  # answered from the pause, no remote call
-    tcr.failure = None
+    assert again.value.code == "Throttled" and tcr.calls.total() == 1  # answered from the pause, no remote call
+    tcr.heal()
     clock.now += FAILURE_PAUSE_SECONDS + 0.01
     assert cache.target("tcr-1", tcr, ttl=60).replicas == [("tcr-1-4-a", "ap-shanghai")]
-    assert tcr.calls == 3
-    assert cache.target("tcr-1", tcr, ttl=60).replicas and tcr.calls == 3  # cached for the period
+    assert tcr.calls.total() == 3
+    assert cache.target("tcr-1", tcr, ttl=60).replicas and tcr.calls.total() == 3  # cached for the period
 
 
 def test_a_definite_answer_and_an_uncached_container_are_not_paused():
-    clock, tcr = Clock(), Tcr()
+    clock, tcr = Clock(), tcr_with_one_replica()
     cache = ReplicaCache(clock)
-    tcr.failure = ApiError("InstanceNotFound", "no such instance")
+    for _ in range(2):
+        with pytest.raises(ApiError) as unknown:
+            cache.target("tcr-2", tcr, ttl=60)  # no such instance: a definite answer
+        assert unknown.value.code == "InstanceNotFound"
+    assert tcr.calls.total() == 2
+    tcr.fail("get_instance", "Unavailable")
     for _ in range(2):
         with pytest.raises(ApiError):
-            cache.target("tcr-1", tcr, ttl=60)
-    assert tcr.calls == 2
-    tcr.failure = ApiError("Unavailable", "TCR did not answer")
-    for _ in range(2):
-        with pytest.raises(ApiError):
-            cache.target("tcr-2", tcr, ttl=0)  # REPLICA_CACHE_SECONDS=0: nothing is kept, failures neither
-    assert tcr.calls == 4
+            cache.target("tcr-1", tcr, ttl=0)  # REPLICA_CACHE_SECONDS=0: nothing is kept, failures neither
+    assert tcr.calls.total() == 4
