@@ -15,9 +15,6 @@ from shared.errors import ApiError
 if TYPE_CHECKING:
     from shared.ports import LogStorePort
 
-DEFAULT_LINK_TTL_S = 900
-
-
 def _missing(registry_id: str) -> ApiError:
     return ApiError(
         "ReportNotFound",
@@ -41,9 +38,10 @@ def document(store: LogStorePort, registry_id: str) -> Any:
 
 
 def link(
-    store: LogStorePort, registry_id: str, ttl_s: int = DEFAULT_LINK_TTL_S, now: datetime | None = None
+    store: LogStorePort, registry_id: str, ttl_s: int, now: datetime | None = None
 ) -> dict[str, Any]:
-    """A pre-signed link to the latest page; refused before the first audit rather than linking to nothing."""
+    """A pre-signed link to the latest page, valid `ttl_s` seconds (shared.inputs.ReportLink bounds it); refused
+    before the first audit rather than linking to nothing."""
     key = rl.instance_report_key(registry_id, "html")
     if not store.exists(key):
         raise _missing(registry_id)
