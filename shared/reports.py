@@ -15,6 +15,7 @@ from shared.errors import ApiError
 if TYPE_CHECKING:
     from shared.ports import LogStorePort
 
+
 def _missing(registry_id: str) -> ApiError:
     return ApiError(
         "ReportNotFound",
@@ -37,9 +38,7 @@ def document(store: LogStorePort, registry_id: str) -> Any:
     return doc
 
 
-def link(
-    store: LogStorePort, registry_id: str, ttl_s: int, now: datetime | None = None
-) -> dict[str, Any]:
+def link(store: LogStorePort, registry_id: str, ttl_s: int, now: datetime | None = None) -> dict[str, Any]:
     """A pre-signed link to the latest page, valid `ttl_s` seconds (shared.inputs.ReportLink bounds it); refused
     before the first audit rather than linking to nothing."""
     key = rl.instance_report_key(registry_id, "html")
