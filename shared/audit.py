@@ -24,7 +24,7 @@ from shared import policy as policy_mod
 from shared import records as rl
 from shared import replication_log as tlog
 from shared.config import Config
-from shared.errors import ApiError, ConfigError
+from shared.errors import ApiError, ConfigError, LogStoreError
 from shared.ports import Instance, LogStorePort, NotifierPort, Replica, SyncStatus, TcrPort
 from shared.regions import Region
 from shared.times import parse_or_none
@@ -731,7 +731,7 @@ def run(
     }
     try:
         summary["hostEvents"] = _place_host_events(store, listed, complete=not options.instances)
-    except ApiError as exc:
+    except (ApiError, LogStoreError) as exc:
         log.event("audit.host-events-failed", level="error", code=exc.code)
         summary["errors"].append({"registryId": "", "code": exc.code, "message": exc.message})
         summary["complete"] = False
@@ -755,7 +755,7 @@ def run(
             key = rl.report_key(registry_id, now.strftime("%Y-%m-%d"), run_id)
             store.put_json(key, report)
             _publish_page(store, inst, report, result, now, time.monotonic() - began)
-        except ApiError as exc:
+        except (ApiError, LogStoreError) as exc:  # TCR or the bucket failed this instance: the next one goes on
             log.event("audit.instance-failed", level="error", registryId=registry_id, code=exc.code)
             summary["errors"].append({"registryId": registry_id, "code": exc.code, "message": exc.message})
             summary["complete"] = False
@@ -816,10 +816,10 @@ def handle(event: Any, services: Any) -> dict[str, Any]:
             config=services.config,
             deadline=services.deadline,
         )
-    except ApiError as exc:
+    except (ApiError, LogStoreError) as exc:
         # Bad options or configuration: a retry would fail the same way, so fail loudly once.
         log.event("audit.failed", level="error", code=exc.code, message=exc.message)
-        if exc.status >= 500:
+        if isinstance(exc, LogStoreError) or exc.status >= 500:
             raise
         return {"error": {"code": exc.code, "message": exc.message}}
     log.event(

@@ -1,7 +1,9 @@
-"""Typed errors: each carries the HTTP status and the error code of the public contract.
+"""Typed errors: the public contract's (`ApiError`) and the log store's own (`LogStoreError`).
 
-One table holds the status of every code, so a code can never be answered with two
-different statuses. `shared.http` is the one place that turns these into responses.
+An `ApiError` carries the error code of the public contract and its HTTP status. One table holds the
+status of every code, so a code can never be answered with two different statuses. The data layer
+raises its own errors instead: they say what failed, not what to answer. `shared.http` is the one place
+that turns either into a response.
 """
 
 from __future__ import annotations
@@ -66,3 +68,39 @@ class ConfigError(ApiError):
             details={"variable": variable},
         )
         self.variable = variable
+
+
+def invalid_request(field: str, reason: str, rule: str) -> ApiError:
+    """InvalidRequest naming the field and the rule, worded as the schema validator words its refusals."""
+    return ApiError("InvalidRequest", f"{field}: {reason} (rule: {rule})", details={"field": field, "rule": rule})
+
+
+class LogStoreError(Exception):
+    """A failure of the replication log in COS (shared.logstore), in the data layer's own terms.
+
+    `code` is the product's error code the failure stands for: `shared.http.api_error` turns it into the
+    answer, and the audit (which answers no HTTP request) reports it under that code in its summary.
+    """
+
+    code = "Unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class StoreUnavailable(LogStoreError):
+    """The bucket did not answer within the retries the deadline allowed, or refused the call (403, ...)."""
+
+
+class StoreCorrupt(LogStoreError):
+    """An object in the bucket is not what the log's layout says it is: another attempt will not help."""
+
+
+class BadCursor(LogStoreError):
+    """A query's cursor is malformed, altered, or belongs to a query with other filters."""
+
+    code = "InvalidRequest"

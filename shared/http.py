@@ -1,7 +1,8 @@
 """HTTP adapter: SCF Function URL and legacy API-gateway events in, SCF responses out.
 
 One `Router` per function (method + path template), and `handle()` as the one place that
-turns typed errors into the JSON error body of DESIGN.md §2. Nothing unexpected escapes as a
+turns typed errors into the JSON error body of DESIGN.md §2: the contract's `ApiError` as it is, the log
+store's own errors through `api_error`. Nothing unexpected escapes as a
 500 or a stack trace: it is logged and answered 503 with a code.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from shared import jsontext, log
-from shared.errors import ApiError, ConfigError
+from shared.errors import ApiError, BadCursor, ConfigError, LogStoreError, invalid_request
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -282,6 +283,16 @@ class Router:
         raise ApiError("RouteNotFound", f"no route for {request.method} {request.path[:200]}; see docs/api.md")
 
 
+def api_error(error: ApiError | LogStoreError) -> ApiError:
+    """The contract's error for a failure: an ApiError as it is; a log-store failure under the code it stands for
+    (a bad cursor names the query field it came from)."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, BadCursor):
+        return invalid_request("query.cursor", f"{error.message}; start again without a cursor", "cursor")
+    return ApiError(error.code, error.message)
+
+
 def error_response(error: ApiError) -> Response:
     headers = {}
     if error.code == "MethodNotAllowed":
@@ -311,7 +322,8 @@ def handle(event: Any, context: Any, router: Router, *, before: Callable[[Reques
         if before is not None:
             before(request)
         response = router.resolve(request)
-    except ApiError as exc:
+    except (ApiError, LogStoreError) as raised:
+        exc = api_error(raised)
         request_id = request_id or (_text(context.get("request_id")) if isinstance(context, Mapping) else "")
         request_id = request_id or new_request_id()
         log.event("request.refused", level="warning", code=exc.code, status=exc.status, requestId=request_id)

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared import records as rl
-from shared.errors import ApiError, ConfigError
+from shared.errors import BadCursor, ConfigError, StoreCorrupt, StoreUnavailable
 from shared.records import Record
 from shared.runtime import Deadline, RetryPolicy, retry
 
@@ -36,7 +36,6 @@ RETRYABLE_CODES = frozenset(
 COS_RETRY = RetryPolicy(max_attempts=6, base_s=0.05, cap_s=2.0)
 COMPACT_THRESHOLD = 8  # a replica-day with more segments than this is merged into one
 MAX_DELETE_BATCH = 1000
-MAX_LIMIT = 1000
 REGION_RE = re.compile(r"[a-z]{2,}(-[a-z]+)+(-\d+)?")
 TCRLOG_SEEN_MAX = 2000
 
@@ -182,7 +181,7 @@ class LogStore:
 
     def _call(self, op: str, fn: Callable[[], Any]) -> Any:
         """`fn()` with retries; every attempt counted. When the attempts or the time run out on an error worth
-        retrying: ApiError("Unavailable"). Any other error is raised as it is (the caller maps 404s and refusals)."""
+        retrying: StoreUnavailable. Any other error is raised as it is (the caller maps 404s and refusals)."""
         attempts = 0
 
         def attempt(_n: int) -> Any:
@@ -205,14 +204,13 @@ class LogStore:
         except Exception as exc:
             if not should_retry(exc):
                 raise
-            raise ApiError(
-                "Unavailable",
+            raise StoreUnavailable(
                 f"the replication log bucket did not answer {op} after {attempts} attempts "
-                f"({_describe(exc)}); retry later",
+                f"({_describe(exc)}); retry later"
             ) from exc
 
-    def _refused(self, op: str, exc: Exception) -> ApiError:
-        return ApiError("Unavailable", f"the replication log bucket refused {op}: {_describe(exc)}")
+    def _refused(self, op: str, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"the replication log bucket refused {op}: {_describe(exc)}")
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:
         from qcloud_cos.cos_exception import CosServiceError
@@ -273,7 +271,7 @@ class LogStore:
                 last = [c["Key"] for c in contents] + prefixes
                 next_marker = max(last) if last else ""
             if not next_marker:
-                raise ApiError("Unavailable", "the replication log bucket returned a truncated list without a marker")
+                raise StoreUnavailable("the replication log bucket returned a truncated list without a marker")
         return contents, prefixes, next_marker
 
     def _list_all(self, prefix: str, delimiter: str = "") -> tuple[list[dict[str, Any]], list[str]]:
@@ -306,9 +304,7 @@ class LogStore:
                 failed = [e.get("Key") for e in (resp or {}).get("Error") or [] if e.get("Key")]
                 batch = [k for k in batch if k in set(failed)]
             if batch:
-                raise ApiError(
-                    "Unavailable", f"the replication log bucket kept refusing to delete {len(batch)} objects"
-                )
+                raise StoreUnavailable(f"the replication log bucket kept refusing to delete {len(batch)} objects")
 
     # -----------------------------------------------------------------------------------------------------------------
     # JSON helpers, reports, state
@@ -348,7 +344,7 @@ class LogStore:
         try:
             return json.loads(data.decode("utf-8"))
         except ValueError as exc:
-            raise ApiError("Unavailable", f"the object {key} in the log bucket is not valid JSON") from exc
+            raise StoreCorrupt(f"the object {key} in the log bucket is not valid JSON") from exc
 
     def get_state(self, registry_id: str, name: str = "audit") -> dict[str, Any]:
         doc = self.get_json(rl.state_key(registry_id, name))
@@ -417,7 +413,7 @@ class LogStore:
                 else:
                     items.append(InboxItem(key, rl.parse_inbox_body(data)))
             except (ValueError, TypeError) as exc:
-                raise ApiError("Unavailable", f"inbox object {key} is not a valid record set") from exc
+                raise StoreCorrupt(f"inbox object {key} is not a valid record set") from exc
         return items
 
     def list_host_events(self) -> list[InboxItem]:
@@ -570,7 +566,7 @@ class LogStore:
             try:
                 out.extend(Record.from_dict(item) for item in rl.parse_jsonl(data))
             except (ValueError, TypeError) as exc:
-                raise ApiError("Unavailable", f"segment {key} in the log bucket is not valid") from exc
+                raise StoreCorrupt(f"segment {key} in the log bucket is not valid") from exc
         return out
 
     # -----------------------------------------------------------------------------------------------------------------
@@ -600,45 +596,29 @@ class LogStore:
         registry_id: str,
         *,
         replica: str | None = None,
-        since: Any = None,
-        until: Any = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         status: str | None = None,
         repository: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page:
-        """One page of records sorted by (pushedAt, eventId, replicaRegistryId); ApiError InvalidRequest on bad input.
+        """One page of records sorted by (pushedAt, eventId, replicaRegistryId).
 
-        `replica` is a replica registry id or a region name. Days are read one at a time, oldest first, until the
-        page is full, so a page costs the reads of the days it spans (plus 2 lists to find the non-empty days).
+        The arguments are the edge's validated values (shared.inputs.LogQuery): only the cursor, whose content
+        only the store can read, is checked here (BadCursor). `replica` is a replica registry id or a region name.
+        Days are read one at a time, oldest first, until the page is full, so a page costs the reads of the days it
+        spans (plus 2 lists to find the non-empty days).
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-            raise ApiError("InvalidRequest", f"limit must be an integer from 1 to {MAX_LIMIT}")
-        if status is not None and status not in rl.STATUSES:
-            raise ApiError("InvalidRequest", f"status must be one of {', '.join(rl.STATUSES)}")
-        try:
-            rl.log_prefix(registry_id)
-        except rl.LayoutError as exc:
-            raise ApiError("InvalidRequest", str(exc)) from exc
-        bounds: list[str | None] = []
-        for name, value in (("since", since), ("until", until)):
-            if value is None or value == "":
-                bounds.append(None)
-                continue
-            try:
-                bounds.append(rl.iso_utc(value))
-            except ValueError as exc:
-                raise ApiError("InvalidRequest", f"{name} must be an ISO 8601 time, e.g. 2024-05-01T00:00:00Z") from exc
-        lo, hi = bounds
-        if lo and hi and lo > hi:
-            raise ApiError("InvalidRequest", "since must not be after until")
+        lo = rl.iso_utc(since) if since is not None else None
+        hi = rl.iso_utc(until) if until is not None else None
         filters = {"r": registry_id, "replica": replica, "since": lo, "until": hi, "status": status, "repo": repository}
         position: tuple[str, str, str] | None = None
         if cursor:
             try:
                 position = rl.decode_cursor(cursor, filters)
             except ValueError as exc:
-                raise ApiError("InvalidRequest", f"cursor: {exc}; start again without a cursor") from exc
+                raise BadCursor(str(exc)) from exc
 
         # a replica registry id (tcr-...) can look like a region name: only a non-tcr value is a region
         region_filter = replica if replica and not replica.startswith("tcr-") and REGION_RE.fullmatch(replica) else None

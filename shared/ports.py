@@ -132,7 +132,11 @@ class TcrPort(Protocol):
 
 
 class LogStorePort(Protocol):
-    """The replication log in COS (shared.logstore.LogStore), as the services use it."""
+    """The replication log in COS (shared.logstore.LogStore), as the services use it.
+
+    Failures raise the store's own errors (`shared.errors.LogStoreError`: StoreUnavailable, StoreCorrupt,
+    BadCursor), never an `ApiError`: `shared.http` decides the answer.
+    """
 
     # the webhook
     def put_event(self, records: Sequence[Record]) -> str: ...
@@ -193,8 +197,8 @@ class LogStorePort(Protocol):
         registry_id: str,
         *,
         replica: str | None = None,
-        since: Any = None,
-        until: Any = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         status: str | None = None,
         repository: str | None = None,
         limit: int = 100,

@@ -1,15 +1,15 @@
 """The replica API's domain: every operation checks the region rules before any write to TCR.
 
-Handlers call these with validated input; results are plain dicts shaped for the JSON answers
-of DESIGN.md §3, built from the ports' values (`replica_view`). TCR's own refusals arrive as the same
-`ApiError` codes (see `shared.tcr_errors`).
+Handlers call these with the typed values the edge built and checked once (shared.inputs); results are
+plain dicts shaped for the JSON answers of DESIGN.md §3, built from the ports' values (`replica_view`).
+TCR's own refusals arrive as the same `ApiError` codes (see `shared.tcr_errors`).
 """
 
 from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from shared.ports import Instance, LogStorePort, Replica, TcrPort
 from shared.times import parse_or_none
 
 if TYPE_CHECKING:
+    from shared.inputs import CreateReplica, LogQuery
     from shared.runtime import Deadline
 
 # TCR's CreatedAt has whole seconds: a replica created more than this after ours can never tie with it.
@@ -175,12 +176,12 @@ class ReplicaService:
         assert inst is not None
         return plan, inst
 
-    def create(self, registry_id: str, region_ref: str | int, *, sync_tag: bool, dry_run: bool) -> dict[str, Any]:
-        plan, inst = self.plan_create(registry_id, region_ref)
-        if dry_run:
-            return {"plan": {**plan.to_dict(), "syncTag": sync_tag}, "allowed": True}
+    def create(self, registry_id: str, request: CreateReplica) -> dict[str, Any]:
+        plan, inst = self.plan_create(registry_id, request.region)
+        if request.dry_run:
+            return {"plan": {**plan.to_dict(), "syncTag": request.sync_tag}, "allowed": True}
         created = self.tcr.create_replica(
-            registry_id, plan.replica_region.region_id, plan.replica_region.name, sync_tag, region=inst.region
+            registry_id, plan.replica_region.region_id, plan.replica_region.name, request.sync_tag, region=inst.region
         )
         if created.created_at is None:
             # TCR's create answer carries only the id; its listing knows the status and creation time
@@ -293,8 +294,9 @@ class ReplicaService:
             "pending": len(pending),
         }
 
-    def logs(self, registry_id: str, query: Mapping[str, str]) -> dict[str, Any]:
-        replica = query.get("replica")
+    def logs(self, registry_id: str, query: LogQuery) -> dict[str, Any]:
+        """One page of the replication log; a replica given as a region (name or TCR id) is read by its name."""
+        replica = query.replica
         if replica and not replica.startswith("tcr-"):
             region = regions.find(replica)
             if region is None:
@@ -303,12 +305,12 @@ class ReplicaService:
         page = self._store().query(
             registry_id,
             replica=replica,
-            since=query.get("since"),
-            until=query.get("until"),
-            status=query.get("status"),
-            repository=query.get("repository"),
-            limit=int(query.get("limit") or 100),
-            cursor=query.get("cursor"),
+            since=query.since,
+            until=query.until,
+            status=query.status,
+            repository=query.repository,
+            limit=query.limit,
+            cursor=query.cursor,
         )
         body = page.to_body()
         return self._with_hints(registry_id, body)

@@ -15,8 +15,6 @@ from shared.errors import ApiError
 if TYPE_CHECKING:
     from shared.ports import LogStorePort
 
-DEFAULT_LINK_TTL_S = 900
-
 
 def _missing(registry_id: str) -> ApiError:
     return ApiError(
@@ -40,10 +38,9 @@ def document(store: LogStorePort, registry_id: str) -> Any:
     return doc
 
 
-def link(
-    store: LogStorePort, registry_id: str, ttl_s: int = DEFAULT_LINK_TTL_S, now: datetime | None = None
-) -> dict[str, Any]:
-    """A pre-signed link to the latest page; refused before the first audit rather than linking to nothing."""
+def link(store: LogStorePort, registry_id: str, ttl_s: int, now: datetime | None = None) -> dict[str, Any]:
+    """A pre-signed link to the latest page, valid `ttl_s` seconds (shared.inputs.ReportLink bounds it); refused
+    before the first audit rather than linking to nothing."""
     key = rl.instance_report_key(registry_id, "html")
     if not store.exists(key):
         raise _missing(registry_id)

@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from shared import app, log, schemas
 from shared.config import Config
-from shared.errors import ApiError, ConfigError
+from shared.errors import ApiError, ConfigError, invalid_request
 from shared.ports import Instance, LogStorePort, Replica, TcrPort
 
 T = TypeVar("T")
@@ -134,11 +134,6 @@ def authenticate(
 # -- payload parsing ----------------------------------------------------------------------------------
 
 
-def _invalid(field: str, reason: str, rule: str) -> ApiError:
-    """The sender's mistake, named as schemas.validate names it: path, reason, rule."""
-    return ApiError("InvalidRequest", f"{field}: {reason} (rule: {rule})", details={"field": field, "rule": rule})
-
-
 def _time(value: Any, field: str) -> datetime:
     """occur_at (unix seconds) or a distribution timestamp (RFC 3339, nanoseconds, any offset)."""
     from shared.times import parse_time
@@ -146,7 +141,7 @@ def _time(value: Any, field: str) -> datetime:
     try:
         return parse_time(value)
     except ValueError:
-        raise _invalid(field, "must be an RFC 3339 time between the years 1 and 9999 (UTC)", "format") from None
+        raise invalid_request(field, "must be an RFC 3339 time between the years 1 and 9999 (UTC)", "format") from None
 
 
 def _as_received(occurred: datetime, now: datetime) -> tuple[datetime, datetime | None]:
@@ -179,9 +174,9 @@ def host_of(url: str, field: str) -> str:
         host = (parts.hostname or "").lower()
         _ = parts.port  # a port that is not a number in 0-65535 raises here
     except ValueError:
-        raise _invalid(field, "is not a valid URL: its host or port is malformed", "format") from None
+        raise invalid_request(field, "is not a valid URL: its host or port is malformed", "format") from None
     if host and not _valid_host(host):
-        raise _invalid(field, "is not a valid URL: its host must be a DNS name or an IP address", "format")
+        raise invalid_request(field, "is not a valid URL: its host must be a DNS name or an IP address", "format")
     return host
 
 
@@ -271,7 +266,7 @@ def parse(body: Any, now: datetime) -> tuple[list[Push], str | None]:
     unnecessary): a malformed one is a 400 naming its path and rule, never a 5xx.
     """
     if not isinstance(body, Mapping):
-        raise _invalid("body", "must be a JSON object", "type")
+        raise invalid_request("body", "must be a JSON object", "type")
     if "events" in body and "type" not in body:
         return _distribution_envelope(body, now)
     pushes, ignored = _registry_event(body, now)

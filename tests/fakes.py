@@ -659,16 +659,16 @@ class FakeLogStore(_Scripted):
         registry_id: str,
         *,
         replica: str | None = None,
-        since: Any = None,
-        until: Any = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         status: str | None = None,
         repository: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page:
         self._enter("query", registry_id)
-        lo = rl.iso_utc(since) if since not in (None, "") else None
-        hi = rl.iso_utc(until) if until not in (None, "") else None
+        lo = rl.iso_utc(since) if since is not None else None
+        hi = rl.iso_utc(until) if until is not None else None
         filters = {"r": registry_id, "replica": replica, "since": lo, "until": hi, "status": status, "repo": repository}
         position = rl.decode_cursor(cursor, filters) if cursor else None
 

@@ -1,11 +1,12 @@
-"""SCF entry point of the replica API (Function URL): routes parse and validate, `shared` decides."""
+"""SCF entry point of the replica API (Function URL): each route turns its input into a typed value
+(shared.inputs, validated there once), `shared` decides."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from shared import api, app, http, schemas
-from shared.errors import ApiError
+from shared.inputs import CreateReplica, DeleteInstance, LogQuery, RegionsQuery, ReportLink
 
 router = http.Router()
 
@@ -34,10 +35,10 @@ def healthz(request: http.Request) -> http.Response:
 
 @router.route("GET", "/regions")
 def list_regions(request: http.Request) -> http.Response:
-    schemas.validate("query.regions", request.query, where="query")
+    query = RegionsQuery.from_query(request.query)
     from shared.replicas import ReplicaService
 
-    return http.Response(200, ReplicaService(None).regions_for(request.query["primary"]))
+    return http.Response(200, ReplicaService(None).regions_for(query.primary))
 
 
 @router.route("GET", "/instances/{registryId}/replicas")
@@ -51,12 +52,8 @@ def list_replicas(request: http.Request) -> http.Response:
 def create_replica(request: http.Request) -> http.Response:
     registry_id, _ = _ids(request)
     _no_query(request)
-    body = request.json()
-    schemas.validate("replica.create", body)
-    dry_run = bool(body.get("dryRun", False))
-    service = _service(request)
-    result = service.create(registry_id, body["region"], sync_tag=bool(body.get("syncTag", False)), dry_run=dry_run)
-    return http.Response(200 if dry_run else 202, result)
+    create = CreateReplica.from_body(request.json())
+    return http.Response(200 if create.dry_run else 202, _service(request).create(registry_id, create))
 
 
 @router.route("DELETE", "/instances/{registryId}/replicas/{replicaRegistryId}")
@@ -78,17 +75,15 @@ def sync_status(request: http.Request) -> http.Response:
 @router.route("GET", "/instances/{registryId}/replication-logs")
 def replication_logs(request: http.Request) -> http.Response:
     registry_id, _ = _ids(request)
-    schemas.validate("query.replicationLogs", request.query, where="query")
-    return http.Response(200, _service(request).logs(registry_id, request.query))
+    query = LogQuery.from_query(request.query)
+    return http.Response(200, _service(request).logs(registry_id, query))
 
 
 @router.route("DELETE", "/instances/{registryId}")
 def delete_instance(request: http.Request) -> http.Response:
     registry_id, _ = _ids(request)
-    schemas.validate("query.deleteInstance", request.query, where="query")
-    delete_bucket = request.query.get("deleteBucket") == "true"
-    return http.Response(202, _service(request).delete_instance(registry_id, delete_bucket=delete_bucket))
-
+    query = DeleteInstance.from_query(request.query)
+    return http.Response(202, _service(request).delete_instance(registry_id, delete_bucket=query.delete_bucket))
 
 
 @router.route("GET", "/instances/{registryId}/report")
@@ -112,13 +107,10 @@ def report_json(request: http.Request) -> http.Response:
 @router.route("GET", "/instances/{registryId}/report-link")
 def report_link(request: http.Request) -> http.Response:
     registry_id, _ = _ids(request)
-    schemas.validate("query.reportLink", request.query, where="query")
+    query = ReportLink.from_query(request.query)
     from shared import reports
 
-    ttl = int(request.query.get("ttl", reports.DEFAULT_LINK_TTL_S))
-    if not 60 <= ttl <= 86400:
-        raise ApiError("InvalidRequest", f"query.ttl: must be 60..86400 seconds (got {ttl}) (rule: range)")
-    return http.Response(200, reports.link(request.services.store, registry_id, ttl))
+    return http.Response(200, reports.link(request.services.store, registry_id, query.ttl))
 
 
 def main_handler(event: Any, context: Any) -> dict:

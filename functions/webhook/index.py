@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import app, http, schemas, webhook
+from shared import app, http, webhook
+from shared.inputs import WebhookQuery
 
 router = http.Router()
 
@@ -18,11 +19,10 @@ def healthz(request: http.Request) -> http.Response:
 def receive(request: http.Request) -> http.Response:
     services = request.services
     webhook.authenticate(request.headers, request.body, services.config, query=request.query)
-    schemas.validate("query.webhook", request.query, where="query")
-    body = request.json()
+    query = WebhookQuery.from_query(request.query)
     result = webhook.record(
-        body,
-        registry_id=request.query.get("registryId"),
+        request.json(),
+        registry_id=query.registry_id,
         tcr=services.tcr,
         store=services.store,
         config=services.config,

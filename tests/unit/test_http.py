@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import http
-from shared.errors import STATUS_BY_CODE, ApiError
+from shared.errors import (
+    STATUS_BY_CODE,
+    ApiError,
+    BadCursor,
+    LogStoreError,
+    StoreCorrupt,
+    StoreUnavailable,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CTX = {"request_id": "req-123", "time_limit_in_ms": 3000}
@@ -139,6 +146,62 @@ def test_every_error_code_maps_to_one_status():
         assert err.status == status and 400 <= status <= 503
     with pytest.raises(ValueError):
         ApiError("NoSuchCode", "m")
+
+
+# -- the log store's own errors: answered here, the one place errors become responses ---------------------
+
+
+def test_store_errors_are_not_api_errors():
+    for error in (StoreUnavailable("x"), StoreCorrupt("x"), BadCursor("x")):
+        assert isinstance(error, LogStoreError) and not isinstance(error, ApiError)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (StoreUnavailable("the replication log bucket did not answer GetObject after 6 attempts"), 503, "Unavailable"),
+        (StoreCorrupt("segment s.jsonl in the log bucket is not valid"), 503, "Unavailable"),
+        (BadCursor("cursor belongs to a query with different filters"), 400, "InvalidRequest"),
+    ],
+)
+def test_store_errors_map_to_their_answer(error, status, code):
+    mapped = http.api_error(error)
+    assert (mapped.status, mapped.code) == (status, code)
+    assert error.message in mapped.message
+
+
+def test_a_bad_cursor_names_the_query_field_and_says_what_to_do():
+    mapped = http.api_error(BadCursor("cursor is malformed"))
+    assert mapped.message == "query.cursor: cursor is malformed; start again without a cursor (rule: cursor)"
+    assert mapped.details == {"field": "query.cursor", "rule": "cursor"}
+
+
+def test_api_errors_pass_unchanged():
+    error = ApiError("ReplicaNotFound", "m", details={"x": 1})
+    assert http.api_error(error) is error
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (StoreUnavailable("the replication log bucket refused PutObject: HTTP 403 AccessDenied"), 503, "Unavailable"),
+        (StoreCorrupt("inbox object k is not a valid record set"), 503, "Unavailable"),
+        (BadCursor("cursor is malformed or was altered"), 400, "InvalidRequest"),
+    ],
+)
+def test_handle_answers_store_errors_as_coded_json(error, status, code):
+    router = http.Router()
+
+    @router.route("GET", "/logs")
+    def logs(req: http.Request) -> http.Response:
+        raise error
+
+    out = http.handle(fu(path="/logs"), CTX, router)
+    body = json.loads(out["body"])
+    assert (out["statusCode"], body["error"]["code"]) == (status, code)
+    assert error.message in body["error"]["message"] and body["error"]["requestId"] == "req-123"
+    if isinstance(error, BadCursor):
+        assert body["error"]["field"] == "query.cursor"
 
 
 def test_bearer_constant_time_compare():

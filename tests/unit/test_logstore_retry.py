@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
-from shared.errors import ApiError, ConfigError
+from shared.errors import ConfigError, StoreUnavailable
 from shared.logstore import COS_RETRY, LogStore
 from shared.runtime import Deadline, RetryPolicy
 
@@ -84,9 +84,9 @@ def test_retries_5xx_slowdown_and_network_errors_then_succeeds_with_full_jitter_
 
 def test_gives_up_after_6_attempts_by_default_with_unavailable():
     store, client, clock = make([service_error(500, "InternalError")] * 10)
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(StoreUnavailable) as info:
         store.put_json("state/tcr-1/audit.json", {})
-    assert info.value.code == "Unavailable" and info.value.status == 503
+    assert info.value.code == "Unavailable"
     assert "PutObject after 6 attempts" in info.value.message and "HTTP 500 InternalError" in info.value.message
     assert client.requests == 6 and store.calls == 6 and store.calls_by_op == {"PutObject": 6}
     assert clock.slept == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8])
@@ -94,7 +94,7 @@ def test_gives_up_after_6_attempts_by_default_with_unavailable():
 
 def test_gives_up_after_the_policys_attempts():
     store, client, _ = make([service_error(500, "InternalError")] * 10, policy=RetryPolicy(max_attempts=3))
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(StoreUnavailable) as info:
         store.put_json("state/tcr-1/audit.json", {})
     assert info.value.code == "Unavailable" and "after 3 attempts" in info.value.message
     assert client.requests == 3 and store.calls == 3
@@ -104,7 +104,7 @@ def test_deadline_bounds_the_retries():
     store, client, clock = make([service_error(503)] * 10, policy=RetryPolicy(max_attempts=10, base_s=1.0, cap_s=1.0))
     deadline = Deadline.after(1.2, clock)  # room for one full wait, not two
     store.set_deadline(deadline)
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(StoreUnavailable) as info:
         store.put_json("state/tcr-1/audit.json", {})
     assert info.value.code == "Unavailable" and "after 2 attempts" in info.value.message
     assert client.requests == 2 and store.calls == 2
@@ -116,7 +116,7 @@ def test_shorter_waits_fit_more_attempts_before_the_deadline():
     policy = RetryPolicy(max_attempts=10, base_s=1.0, cap_s=1.0)
     store, client, clock = make([service_error(503)] * 10, rand=lambda: 0.5, policy=policy)
     store.set_deadline(Deadline.after(1.2, clock))
-    with pytest.raises(ApiError):
+    with pytest.raises(StoreUnavailable):
         store.put_json("state/tcr-1/audit.json", {})
     # 1.2 s left: wait 0.5 (0.7 left), wait 0.5 (0.2 left), then 0.5 + a minimal attempt no longer fits
     assert client.requests == 3
@@ -126,7 +126,7 @@ def test_shorter_waits_fit_more_attempts_before_the_deadline():
 def test_expired_deadline_still_makes_one_attempt_and_no_retry():
     store, client, clock = make([service_error(503), None])
     store.set_deadline(Deadline.after(0.0, clock))
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(StoreUnavailable) as info:
         store.put_json("state/tcr-1/audit.json", {})
     assert "after 1 attempts" in info.value.message
     assert client.requests == 1 and clock.slept == []
@@ -134,7 +134,7 @@ def test_expired_deadline_still_makes_one_attempt_and_no_retry():
 
 def test_client_errors_are_not_retried():
     store, client, clock = make([service_error(403, "AccessDenied")])
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(StoreUnavailable) as info:
         store.put_json("state/tcr-1/audit.json", {})
     assert (
         info.value.code == "Unavailable" and "refused PutObject" in info.value.message and "403" in info.value.message

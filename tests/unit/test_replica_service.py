@@ -15,6 +15,7 @@ import pytest
 from shared import records as rl
 from shared.config import Config
 from shared.errors import ApiError
+from shared.inputs import CreateReplica, LogQuery
 from shared.replicas import ReplicaService
 from shared.runtime import Deadline
 from tests.fakes import FakeLogStore, FakeTcr
@@ -39,7 +40,7 @@ def primary(region: str = "ap-guangzhou", **kwargs: Any) -> FakeTcr:
 
 def refusal(tcr: FakeTcr, region: str | int, policy: dict[str, Any] | None = None) -> ApiError:
     with pytest.raises(ApiError) as caught:
-        service(tcr, policy).create(REG, region, sync_tag=False, dry_run=False)
+        service(tcr, policy).create(REG, CreateReplica(region, sync_tag=False, dry_run=False))
     assert tcr.calls_of(*WRITES) == [], "refused before any write to TCR"
     return caught.value
 
@@ -72,7 +73,7 @@ def test_a_region_the_rules_refuse_is_refused_before_any_write(primary_region, r
 
 def test_outside_mainland_to_outside_mainland_is_allowed():
     tcr = primary("ap-hongkong")
-    answer = service(tcr).create(REG, "ap-singapore", sync_tag=False, dry_run=False)
+    answer = service(tcr).create(REG, CreateReplica("ap-singapore", sync_tag=False, dry_run=False))
     assert answer["replica"]["region"] == "ap-singapore" and answer["replica"]["regionId"] == 9
 
 
@@ -130,7 +131,7 @@ def test_every_refusing_rule_is_listed_and_the_code_follows_the_precedence():
 
 def test_an_allowed_replica_is_created_once_and_answered_as_tcr_lists_it():
     tcr = primary()
-    answer = service(tcr).create(REG, "ap-shanghai", sync_tag=True, dry_run=False)
+    answer = service(tcr).create(REG, CreateReplica("ap-shanghai", sync_tag=True, dry_run=False))
     (created,) = tcr.replicas[REG]
     assert answer == {
         "replica": {
@@ -148,7 +149,7 @@ def test_an_allowed_replica_is_created_once_and_answered_as_tcr_lists_it():
 def test_a_dry_run_plans_without_writing():
     tcr = primary()
     tcr.add_replica(REG, "ap-beijing", replica_id="tcr-aaaa1111-8-old", created=NOW - timedelta(days=1))
-    answer = service(tcr).create(REG, "4", sync_tag=False, dry_run=True)
+    answer = service(tcr).create(REG, CreateReplica("4", sync_tag=False, dry_run=True))
     assert answer == {
         "allowed": True,
         "plan": {
@@ -167,7 +168,7 @@ def test_a_refusal_of_tcr_itself_arrives_with_the_adapters_code():
     tcr = primary()
     tcr.fail("create_replica", "TcrRefused")
     with pytest.raises(ApiError) as caught:
-        service(tcr).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
+        service(tcr).create(REG, CreateReplica("ap-shanghai", sync_tag=False, dry_run=False))
     assert (caught.value.code, caught.value.status) == ("TcrRefused", 422)
     assert caught.value.details["tcr"]["code"] == "FailedOperation"
     assert tcr.replicas[REG] == []
@@ -189,7 +190,7 @@ def test_a_refusal_of_tcr_itself_arrives_with_the_adapters_code():
 def test_allowed_and_denied_regions(policy, region, allowed, says):
     tcr = primary()
     if allowed:
-        answer = service(tcr, policy).create(REG, region, sync_tag=False, dry_run=False)
+        answer = service(tcr, policy).create(REG, CreateReplica(region, sync_tag=False, dry_run=False))
         assert answer["replica"]["region"] == region
         return
     err = refusal(tcr, region, policy)
@@ -242,7 +243,7 @@ def test_a_replica_created_past_the_cap_by_a_race_is_deleted_again():
     tcr, sleeps = primary(), list[float]()
     racing(tcr, NOW - timedelta(seconds=1))  # the rival's replica is the older one
     with pytest.raises(ApiError) as caught:
-        capped(tcr, sleeps).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
+        capped(tcr, sleeps).create(REG, CreateReplica("ap-shanghai", sync_tag=False, dry_run=False))
     err = caught.value
     assert err.code == "PolicyDenied" and "was deleted again" in err.message
     assert err.details["replicas"] == [{"replicaRegistryId": "tcr-aaaa1111-8-rival", "region": "ap-beijing"}]
@@ -257,7 +258,7 @@ def test_a_replica_created_past_the_cap_by_a_race_is_deleted_again():
 def test_the_replica_created_first_is_kept_whoever_raced():
     tcr, sleeps = primary(), list[float]()
     racing(tcr, NOW + timedelta(seconds=5))  # the rival created its replica after ours
-    answer = capped(tcr, sleeps).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
+    answer = capped(tcr, sleeps).create(REG, CreateReplica("ap-shanghai", sync_tag=False, dry_run=False))
     assert answer["replica"]["region"] == "ap-shanghai" and answer["replica"]["createdAt"] == "2026-11-28T10:00:00Z"
     assert tcr.calls_of("delete_replica") == []
 
@@ -267,7 +268,7 @@ def test_a_compensation_that_fails_says_what_to_delete():
     racing(tcr, NOW - timedelta(seconds=1))
     tcr.fail("delete_replica", "Throttled")
     with pytest.raises(ApiError) as caught:
-        capped(tcr, sleeps).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
+        capped(tcr, sleeps).create(REG, CreateReplica("ap-shanghai", sync_tag=False, dry_run=False))
     mine = caught.value.details["replica"]
     assert caught.value.code == "PolicyDenied" and mine["deleted"] is False
     assert "could not be deleted (Throttled: " in caught.value.message
@@ -279,7 +280,7 @@ def test_the_wait_for_the_cap_check_keeps_time_for_the_answer():
     tcr, sleeps = primary(), list[float]()
     clock = [0.0]
     deadline = Deadline(5.6, clock=lambda: clock[0])  # 5 s are kept back for listing, deleting and answering
-    capped(tcr, sleeps, deadline).create(REG, "ap-shanghai", sync_tag=False, dry_run=False)
+    capped(tcr, sleeps, deadline).create(REG, CreateReplica("ap-shanghai", sync_tag=False, dry_run=False))
     assert sleeps == [pytest.approx(0.6)]
 
 
@@ -392,7 +393,7 @@ def test_logs_carry_the_audits_hint_on_pending_records():
     pending(store, "1.0", NOW, [("tcr-aaaa1111-4-one", "ap-shanghai")])
     (rec,) = store.list_pending(REG)
     store.put_state(REG, {"hints": {f"{rec.eventId}:tcr-aaaa1111-4-one": "2026-11-28T10:00:30Z"}})
-    body = service(primary(), store=store).logs(REG, {"replica": "4"})
+    body = service(primary(), store=store).logs(REG, LogQuery(replica="4"))
     (shown,) = body["records"]
     assert shown["hint"] == "replica synced at 2026-11-28T10:00:30Z; TCR's log did not list this image"
     assert (shown["status"], shown["replicaRegion"], body["nextCursor"]) == ("pending", "ap-shanghai", None)
