@@ -51,6 +51,11 @@ _URL_HOST_RE = re.compile(rf"{_URL_LABEL}(?:\.{_URL_LABEL})*\.?")  # fullmatch: 
 MAX_URL_LENGTH = 2048
 
 
+def whole_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() then refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _get(env: Mapping[str, str], name: str) -> str | None:
     """The variable's value with surrounding blanks removed; empty counts as unset."""
     value = env.get(name)
@@ -158,7 +163,7 @@ def parse_endpoint(variable: str, raw: str) -> Endpoint:
     host, sep, port_text = text.rpartition(":")
     if not sep or not host or not _HOST_RE.fullmatch(host):
         raise ConfigError(variable, f"must be host:port, e.g. 127.0.0.1:9001 (got {raw!r})")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not whole_number(port_text) or not 0 < int(port_text) < 65536:
         raise ConfigError(variable, f"has an invalid port (got {raw!r}); expected host:port with port 1-65535")
     return Endpoint(host, int(port_text))
 
@@ -333,7 +338,7 @@ class Config:
         value = _get(self._env, REPLICATION_SLA_SECONDS)
         if value is None:
             return DEFAULT_SLA_SECONDS
-        if not value.isdigit() or int(value) <= 0:
+        if not whole_number(value) or int(value) <= 0:
             raise ConfigError(REPLICATION_SLA_SECONDS, f"must be a positive whole number of seconds (got {value!r})")
         return int(value)
 
@@ -343,7 +348,7 @@ class Config:
         value = _get(self._env, AUDIT_TCR_CALL_BUDGET)
         if value is None:
             return DEFAULT_AUDIT_TCR_CALL_BUDGET
-        if not value.isdigit() or not 1 <= int(value) <= MAX_AUDIT_TCR_CALL_BUDGET:
+        if not whole_number(value) or not 1 <= int(value) <= MAX_AUDIT_TCR_CALL_BUDGET:
             raise ConfigError(
                 AUDIT_TCR_CALL_BUDGET,
                 f"must be a whole number of TCR calls from 1 to {MAX_AUDIT_TCR_CALL_BUDGET} (got {value!r})",

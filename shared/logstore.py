@@ -97,7 +97,7 @@ def make_client(
         kwargs.update(SecretId=secret_id, SecretKey=secret_key, Token=token)
     if endpoint:
         host, _, port = endpoint.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise ConfigError("COS_ENDPOINT", f"must be host:port, got {endpoint!r}")
         kwargs.update(Scheme="http", IP=host, Port=int(port))
     else:

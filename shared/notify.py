@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import log
-from shared.config import Config
+from shared.config import Config, whole_number
 from shared.errors import ConfigError
 from shared.runtime import Deadline, RetryPolicy, retry
 
@@ -65,7 +65,7 @@ def verify(
     if not secret or timestamp is None or not signature:
         return False
     ts_text = str(timestamp).strip()
-    if not ts_text.isdigit():
+    if not whole_number(ts_text):
         return False
     if tolerance > 0:
         current = time.time() if now is None else now

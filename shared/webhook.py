@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit
 
 from shared import app, log, schemas
-from shared.config import Config
+from shared.config import Config, whole_number
 from shared.errors import ApiError, ConfigError, invalid_request
 from shared.ports import Instance, LogStorePort, Replica, TcrPort
 
@@ -379,7 +379,7 @@ def cache_seconds(config: Config) -> float:
     raw = config.raw("REPLICA_CACHE_SECONDS")
     if raw is None:
         return DEFAULT_CACHE_SECONDS
-    if not raw.isdigit():
+    if not whole_number(raw):
         raise ConfigError("REPLICA_CACHE_SECONDS", f"must be a whole number of seconds (got {raw!r})")
     return float(raw)
 

@@ -289,3 +289,30 @@ def test_audit_tcr_call_budget_default_and_setting() -> None:
     assert Config(env).audit_tcr_call_budget == 400
     env["AUDIT_TCR_CALL_BUDGET"] = " 25 "
     assert Config(env).audit_tcr_call_budget == 25
+
+
+@pytest.mark.parametrize(
+    ("variable", "attribute", "value"),
+    [
+        ("REPLICATION_SLA_SECONDS", "sla_seconds", "\u00b2"),  # superscript two: str.isdigit() says yes
+        ("REPLICATION_SLA_SECONDS", "sla_seconds", "\u0663\u0660"),  # Arabic-Indic thirty
+        ("AUDIT_TCR_CALL_BUDGET", "audit_tcr_call_budget", "\u00b9\u2070"),
+        ("TCR_ENDPOINT", "tcr_endpoint", "127.0.0.1:\u00b2"),
+        ("COS_ENDPOINT", "cos_endpoint", "127.0.0.1:9\u0660"),
+    ],
+)
+def test_digits_other_than_ascii_are_a_config_error_not_a_crash(variable: str, attribute: str, value: str) -> None:
+    env = full_env()
+    env[variable] = value
+    err = error_of(env, attribute)
+    assert err.variable == variable
+
+
+def test_replica_cache_seconds_refuses_digits_other_than_ascii() -> None:
+    from shared import webhook
+
+    env = full_env()
+    env["REPLICA_CACHE_SECONDS"] = "\u00b2"
+    with pytest.raises(ConfigError) as info:
+        webhook.cache_seconds(Config(env))
+    assert info.value.variable == "REPLICA_CACHE_SECONDS"
