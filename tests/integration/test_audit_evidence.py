@@ -8,15 +8,30 @@ pages, within a per-run call budget; what the budget leaves unread is read by th
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from support import call, cos_json, create_instance, tcr_client, tcr_replicas, wait_for, wait_replicas_running
+from support import (
+    Receiver,
+    add_push_trigger,
+    call,
+    cos_json,
+    instance_with_replicas,
+    local_cloud,
+    log_records,
+    public_domain,
+    push,
+    receiver_running,
+    report_of,
+    tcr_client,
+    tcr_push_payload,
+    tcr_replicas,
+    timer_audit,
+    wait_for,
+)
 
 from localcloud.cloud import LocalCloud
 from shared import audit, notify
@@ -33,57 +48,23 @@ NOTIFY_SECRET = "evidence-notify-secret"
 HINT_TAIL = "TCR's log did not list this image"
 
 
-class Receiver:
-    """Keeps every notification body (signatures are checked by test_webhook_audit)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.bodies.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def of(self, kind: str, registry_id: str) -> list[dict[str, Any]]:
-        return [b for b in self.bodies if b.get("kind") == kind and b.get("registryId") == registry_id]
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+    with receiver_running() as r:  # signatures are checked by test_webhook_audit
+        yield r
 
 
 @pytest.fixture(scope="module")
 def cloud(receiver: Receiver) -> Iterator[LocalCloud]:
-    c = LocalCloud(
-        port=0,
-        replica_ready_after_s=0.2,
-        faults={"replication": {"lagMs": [20, 60]}},
-        function_env={
-            "API_TOKEN": API_TOKEN,
-            "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
-            "NOTIFY_URL": receiver.url,
-            "NOTIFY_SECRET": NOTIFY_SECRET,
-            "REPLICA_CACHE_SECONDS": "0",
-        },
-        log_stream=None,
-    )
-    c.start()
-    yield c
-    c.stop()
+    function_env = {
+        "API_TOKEN": API_TOKEN,
+        "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        "NOTIFY_URL": receiver.url,
+        "NOTIFY_SECRET": NOTIFY_SECRET,
+        "REPLICA_CACHE_SECONDS": "0",
+    }
+    with local_cloud(function_env, lag_ms=(20, 60)) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -97,55 +78,15 @@ def tcr(env: dict[str, str]) -> Any:
 
 
 def instance(env: dict[str, str], tcr: Any, namespace: str, regions: tuple[str, ...] = ("ap-shanghai",)) -> str:
-    registry_id = create_instance(tcr)
-    for region in regions:
-        status, body = call(
-            "POST", f"{env['REPLICAS_URL']}/instances/{registry_id}/replicas", {"region": region}, token=API_TOKEN
-        )
-        assert status == 202, body
-    wait_replicas_running(tcr, registry_id)
-    tcr.call_json("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": namespace, "IsPublic": False})
-    return registry_id
-
-
-def add_trigger(env: dict[str, str], tcr: Any, registry_id: str, namespace: str) -> None:
-    trigger = {
-        "Name": f"hook-{namespace}",
-        "Targets": [
-            {"Address": env["WEBHOOK_URL"], "Headers": [{"Key": "X-Webhook-Token", "Values": [WEBHOOK_TOKEN]}]}
-        ],
-        "EventTypes": ["pushImage"],
-        "Condition": ".*",
-        "Enabled": True,
-    }
-    tcr.call_json("CreateWebhookTrigger", {"RegistryId": registry_id, "Namespace": namespace, "Trigger": trigger})
-
-
-def push(cloud: LocalCloud, registry_id: str, namespace: str, repository: str, tag: str) -> str:
-    status, body = call(
-        "POST",
-        cloud.host_url + "/_localcloud/push",
-        {"registryId": registry_id, "namespace": namespace, "repository": repository, "tag": tag},
-    )
-    assert status == 200, body
-    return body["digest"]
+    return instance_with_replicas(env, tcr, regions, token=API_TOKEN, namespace=namespace)
 
 
 def records(env: dict[str, str], registry_id: str) -> list[dict[str, Any]]:
-    status, body = call("GET", f"{env['REPLICAS_URL']}/instances/{registry_id}/replication-logs", token=API_TOKEN)
-    assert status == 200, body
-    return body["records"]
+    return log_records(env, registry_id, token=API_TOKEN)
 
 
 def timer(cloud: LocalCloud, registry_id: str, **options: Any) -> dict[str, Any]:
-    message = json.dumps({"instances": [registry_id], **options})
-    status, body = call("POST", cloud.host_url + "/_localcloud/timer/audit", {"message": message})
-    assert status == 200, body
-    return body
-
-
-def report_of(env: dict[str, str], summary: dict[str, Any]) -> dict[str, Any]:
-    return cos_json(env, summary["instances"][0]["report"])
+    return timer_audit(cloud, [registry_id], **options)
 
 
 def sync_calls(cloud: LocalCloud) -> int:
@@ -174,20 +115,12 @@ def test_a_push_tcr_never_received_stays_pending_with_a_hint(cloud, env, tcr, re
     monkeypatch.setenv("LOCALCLOUD_REPLICATION_LOG_SHAPE", shape)
     namespace = f"team{shape}"
     registry_id = instance(env, tcr, namespace, regions=("ap-shanghai", "ap-beijing"))
-    add_trigger(env, tcr, registry_id, namespace)
-    domain = tcr.call_json("DescribeInstances", {"Registryids": [registry_id]})["Response"]["Registries"][0][
-        "PublicDomain"
-    ]
+    add_push_trigger(env, tcr, registry_id, namespace, webhook_token=WEBHOOK_TOKEN)
+    domain = public_domain(tcr, registry_id)
     ghost = "sha256:" + "9e" * 32
-    payload = {
-        "type": "pushImage",
-        "occur_at": int(time.time()) - 1,
-        "event_data": {
-            "resources": [{"digest": ghost, "tag": "9.9", "resource_url": f"{domain}/{namespace}/api:9.9"}],
-            "repository": {"name": "api", "namespace": namespace, "repo_full_name": f"{namespace}/api"},
-        },
-        "operator": "100000000001",
-    }
+    payload = tcr_push_payload(
+        domain, ghost, namespace=namespace, repository="api", tag="9.9", occur_at=int(time.time()) - 1
+    )
     status, body = call("POST", env["WEBHOOK_URL"], payload, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
     assert status == 202 and body["records"] == 2, body
     real = push(cloud, registry_id, namespace, "web", "1.0")

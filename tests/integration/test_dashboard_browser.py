@@ -11,7 +11,8 @@ import pytest
 
 from shared import dashboard
 from shared.dashboard import Observation
-from tests.browser import Browser, find_chromium
+from tests.browser import Browser
+from tests.integration.support import chromium
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 HOSTILE = '<script>document.title="owned"</script>&"\'<img src=x onerror="document.title=1">'
@@ -19,10 +20,7 @@ HOSTILE = '<script>document.title="owned"</script>&"\'<img src=x onerror="docume
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = find_chromium()
-    if executable is None:
-        pytest.fail("chromium is not installed: `make test` installs Debian's chromium (make browser)")
-    with Browser(executable) as b:
+    with chromium() as b:
         yield b
 
 

@@ -15,14 +15,22 @@ from typing import Any
 import pytest
 
 from localcloud.cloud import LocalCloud
-from tests.browser import Browser, find_chromium
+from tests.browser import Browser
 from tests.integration.support import (
+    add_push_trigger,
     call,
+    chromium,
     create_instance,
+    instance_with_replicas,
+    local_cloud,
+    log_records,
+    public_domain,
+    push,
     tcr_client,
+    tcr_push_payload,
     tcr_replicas,
+    timer_audit,
     wait_for,
-    wait_replicas_running,
 )
 
 API_TOKEN = "dash-api-token"
@@ -33,53 +41,32 @@ REQUIRED = "ap-chengdu"  # the policy requires a replica there: one policy findi
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
-    c = LocalCloud(
-        port=0,
-        replica_ready_after_s=0.2,
-        faults={"replication": {"lagMs": [20, 60]}},
-        function_env={
-            "API_TOKEN": API_TOKEN,
-            "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
-            "REPLICA_CACHE_SECONDS": "0",
-            "POLICY": json.dumps({"requiredRegions": [REQUIRED]}),
-        },
-        log_stream=None,
-    )
-    c.start()
-    yield c
-    c.stop()
+    function_env = {
+        "API_TOKEN": API_TOKEN,
+        "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        "REPLICA_CACHE_SECONDS": "0",
+        "POLICY": json.dumps({"requiredRegions": [REQUIRED]}),
+    }
+    with local_cloud(function_env, lag_ms=(20, 60)) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = find_chromium()
-    if executable is None:
-        pytest.fail("chromium is not installed: `make test` installs Debian's chromium (make browser)")
-    with Browser(executable) as b:
+    with chromium() as b:
         yield b
 
 
 def _push(cloud: LocalCloud, registry_id: str, repository: str, tag: str) -> str:
-    status, body = call(
-        "POST",
-        cloud.host_url + "/_localcloud/push",
-        {"registryId": registry_id, "namespace": NAMESPACE, "repository": repository, "tag": tag},
-    )
-    assert status == 200, body
-    return body["digest"]
+    return push(cloud, registry_id, NAMESPACE, repository, tag)
 
 
 def _records(env: dict[str, str], registry_id: str) -> list[dict[str, Any]]:
-    status, body = call("GET", f"{env['REPLICAS_URL']}/instances/{registry_id}/replication-logs", token=API_TOKEN)
-    assert status == 200, body
-    return body["records"]
+    return log_records(env, registry_id, token=API_TOKEN)
 
 
 def _audit(cloud: LocalCloud, registry_id: str, **options: Any) -> dict[str, Any]:
-    message = json.dumps({"instances": [registry_id], **options})
-    status, body = call("POST", cloud.host_url + "/_localcloud/timer/audit", {"message": message})
-    assert status == 200, body
-    return body
+    return timer_audit(cloud, [registry_id], **options)
 
 
 def _replication_done(tcr: Any, registry_id: str, count: int) -> bool:
@@ -105,38 +92,14 @@ def _replication_done(tcr: Any, registry_id: str, count: int) -> bool:
 
 def _story(cloud: LocalCloud, env: dict[str, str], tcr: Any) -> tuple[str, dict[str, str], str, str]:
     """Two replicas; one push TCR never received (late), one that fails, then three that replicate."""
-    registry_id = create_instance(tcr)
-    for region in ("ap-shanghai", "ap-beijing"):
-        status, body = call(
-            "POST", f"{env['REPLICAS_URL']}/instances/{registry_id}/replicas", {"region": region}, token=API_TOKEN
-        )
-        assert status == 202, body
-    wait_replicas_running(tcr, registry_id)
-    tcr.call_json("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": NAMESPACE, "IsPublic": False})
-    trigger = {
-        "Name": "dash-hook",
-        "Targets": [
-            {"Address": env["WEBHOOK_URL"], "Headers": [{"Key": "X-Webhook-Token", "Values": [WEBHOOK_TOKEN]}]}
-        ],
-        "EventTypes": ["pushImage"],
-        "Condition": ".*",
-        "Enabled": True,
-    }
-    tcr.call_json("CreateWebhookTrigger", {"RegistryId": registry_id, "Namespace": NAMESPACE, "Trigger": trigger})
+    registry_id = instance_with_replicas(env, tcr, ("ap-shanghai", "ap-beijing"), token=API_TOKEN, namespace=NAMESPACE)
+    add_push_trigger(env, tcr, registry_id, NAMESPACE, webhook_token=WEBHOOK_TOKEN, name="dash-hook")
     replicas = {r["ReplicationRegistryId"]: r["ReplicationRegionName"] for r in tcr_replicas(tcr, registry_id)}
-    domain = tcr.call_json("DescribeInstances", {"Registryids": [registry_id]})["Response"]["Registries"][0][
-        "PublicDomain"
-    ]
+    domain = public_domain(tcr, registry_id)
     ghost = "sha256:" + "9e" * 32  # announced by a webhook, never received by TCR: the later syncs give it a hint
-    payload = {
-        "type": "pushImage",
-        "occur_at": int(time.time()) - 1,
-        "event_data": {
-            "resources": [{"digest": ghost, "tag": "9.9", "resource_url": f"{domain}/{NAMESPACE}/api:9.9"}],
-            "repository": {"name": "api", "namespace": NAMESPACE, "repo_full_name": f"{NAMESPACE}/api"},
-        },
-        "operator": "100000000001",
-    }
+    payload = tcr_push_payload(
+        domain, ghost, namespace=NAMESPACE, repository="api", tag="9.9", occur_at=int(time.time()) - 1
+    )
     status, body = call("POST", env["WEBHOOK_URL"], payload, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
     assert status == 202 and body["records"] == 2, body
     status, _ = call(

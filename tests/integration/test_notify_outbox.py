@@ -7,16 +7,23 @@ everything else goes through the functions in localcloud, checked through the re
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from support import call, cos_json, cos_keys, create_instance, tcr_client, wait_for, wait_replicas_running
+from support import (
+    add_push_trigger,
+    cos_json,
+    cos_keys,
+    instance_with_replicas,
+    local_cloud,
+    post_timer,
+    push,
+    receiver_running,
+    tcr_client,
+    wait_for,
+)
 
 from localcloud.cloud import LocalCloud
 
@@ -27,78 +34,24 @@ QUERY_SECRET = "nq7Secret0d9e8f7a6b5c4"  # what a receiver's URL may carry as a 
 USER_SECRET = "pw5Secret1a2b3c4d5e6f"
 
 
-class Receiver:
-    """Answers 204 (`ok`), 503 (`refuse`) or a status line that is not HTTP (`garble`)."""
-
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.received: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.paths.append(self.path)
-                if outer.mode == "refuse":
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if outer.mode == "garble":
-                    self.wfile.write(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n")
-                    self.close_connection = True
-                    return
-                expected = hmac.new(
-                    NOTIFY_SECRET.encode(), self.headers["X-Timestamp"].encode() + b"." + body, hashlib.sha256
-                ).hexdigest()
-                assert hmac.compare_digest(self.headers["X-Signature"], "sha256=" + expected)
-                outer.received.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.url = f"{self.base}?token={QUERY_SECRET}"
-
-    def ids(self, registry_id: str) -> list[str]:
-        return [n["id"] for n in self.received if n.get("registryId") == registry_id]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    r = Receiver()
-    yield r
-    r.close()
+    # answers 204 (`ok`), 503 (`refuse`) or a status line that is not HTTP (`garble`); checks every signature
+    with receiver_running(NOTIFY_SECRET, query=f"token={QUERY_SECRET}") as r:
+        yield r
 
 
 @pytest.fixture(scope="module")
 def cloud(receiver):
-    c = LocalCloud(
-        port=0,
-        replica_ready_after_s=0.2,
-        faults={"replication": {"lagMs": [10, 40]}},
-        function_env={
-            "API_TOKEN": API_TOKEN,
-            "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
-            "NOTIFY_URL": receiver.url,
-            "NOTIFY_SECRET": NOTIFY_SECRET,
-            "REPLICA_CACHE_SECONDS": "0",
-        },
-        log_stream=None,
-    )
-    c.start()
-    yield c
-    c.stop()
+    function_env = {
+        "API_TOKEN": API_TOKEN,
+        "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        "NOTIFY_URL": receiver.url,
+        "NOTIFY_SECRET": NOTIFY_SECRET,
+        "REPLICA_CACHE_SECONDS": "0",
+    }
+    with local_cloud(function_env, lag_ms=(10, 40)) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -112,32 +65,18 @@ def tcr(env):
 
 
 def setup_instance(env: dict[str, str], tcr: Any, namespace: str) -> str:
-    registry_id = create_instance(tcr)
-    status, body = call(
-        "POST", env["REPLICAS_URL"] + f"/instances/{registry_id}/replicas", {"region": "ap-chengdu"}, token=API_TOKEN
-    )
-    assert status == 202, body
-    wait_replicas_running(tcr, registry_id)
-    tcr.call_json("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": namespace, "IsPublic": False})
-    target = {"Address": env["WEBHOOK_URL"], "Headers": [{"Key": "X-Webhook-Token", "Values": [WEBHOOK_TOKEN]}]}
-    trigger = {"Name": f"hook-{namespace}", "Targets": [target], "EventTypes": ["pushImage"], "Condition": ".*"}
-    trigger["Enabled"] = True
-    tcr.call_json("CreateWebhookTrigger", {"RegistryId": registry_id, "Namespace": namespace, "Trigger": trigger})
+    registry_id = instance_with_replicas(env, tcr, ("ap-chengdu",), token=API_TOKEN, namespace=namespace)
+    add_push_trigger(env, tcr, registry_id, namespace, webhook_token=WEBHOOK_TOKEN)
     return registry_id
 
 
 def push_and_wait(cloud: LocalCloud, env: dict[str, str], registry_id: str, namespace: str, tag: str) -> str:
     """Push through localcloud's TCR (which fires the webhook) and wait for the pending record in COS."""
     before = len(cos_keys(env, f"inbox/{registry_id}/"))
-    status, body = call(
-        "POST",
-        cloud.host_url + "/_localcloud/push",
-        {"registryId": registry_id, "namespace": namespace, "repository": "svc", "tag": tag},
-    )
-    assert status == 200, body
+    digest = push(cloud, registry_id, namespace, "svc", tag)
     wait_for(lambda: len(cos_keys(env, f"inbox/{registry_id}/")) > before)
     time.sleep(0.3)  # past the replication lag: the next audit finds TCR's log entry
-    return str(body["digest"])
+    return digest
 
 
 def invoke_audit(cloud: LocalCloud, registry_id: str, env: dict[str, str]) -> Any:
@@ -154,8 +93,7 @@ def invoke_audit(cloud: LocalCloud, registry_id: str, env: dict[str, str]) -> An
 
 
 def audit(cloud: LocalCloud, registry_id: str, **options: Any) -> tuple[int, Any]:
-    message = json.dumps({"instances": [registry_id], **options})
-    return call("POST", cloud.host_url + "/_localcloud/timer/audit", {"message": message})
+    return post_timer(cloud, [registry_id], **options)
 
 
 def outbox(env: dict[str, str], registry_id: str) -> list[dict[str, Any]]:

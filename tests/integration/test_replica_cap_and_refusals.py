@@ -12,9 +12,16 @@ import threading
 from datetime import datetime
 
 import pytest
-from support import call, cos_json, create_instance, tcr_client, tcr_replicas, wait_replicas_running
-
-from localcloud.cloud import LocalCloud
+from support import (
+    call,
+    cos_json,
+    create_instance,
+    local_cloud,
+    post_timer,
+    tcr_client,
+    tcr_replicas,
+    wait_replicas_running,
+)
 
 API_TOKEN = "cap-api-token"
 CAP = 3
@@ -22,17 +29,8 @@ CAP = 3
 
 @pytest.fixture(scope="module")
 def cloud():
-    c = LocalCloud(
-        port=0,
-        replica_ready_after_s=0.2,
-        faults={"replication": {"lagMs": [20, 80]}},
-        function_env={"API_TOKEN": API_TOKEN, "POLICY": json.dumps({"maxReplicas": CAP})},
-        max_workers=6,
-        log_stream=None,
-    )
-    c.start()
-    yield c
-    c.stop()
+    with local_cloud({"API_TOKEN": API_TOKEN, "POLICY": json.dumps({"maxReplicas": CAP})}, max_workers=6) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +165,7 @@ def test_a_refused_sync_status_is_a_replica_finding_of_the_audit(cloud, env, tcr
     faults(
         {"tcr": {"errorRate": 1.0, "codes": ["FailedOperation"], "actions": ["DescribeReplicationInstanceSyncStatus"]}}
     )
-    status, summary = call("POST", cloud.host_url + "/_localcloud/timer/audit", {})
+    status, summary = post_timer(cloud)
     assert status == 200, summary
     mine = [i for i in summary["instances"] if i["registryId"] == registry_id]
     assert len(mine) == 1, summary  # audited, not among the failed instances

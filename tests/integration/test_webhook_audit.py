@@ -10,14 +10,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from support import call, cos_json, cos_keys, create_instance, tcr_client, wait_for, wait_replicas_running
-
-from localcloud.cloud import LocalCloud
+from support import (
+    add_push_trigger,
+    call,
+    cos_json,
+    cos_keys,
+    instance_with_replicas,
+    local_cloud,
+    log_records,
+    public_domain,
+    push,
+    receiver_running,
+    tcr_client,
+    tcr_push_payload,
+    timer_audit,
+    wait_for,
+)
 
 API_TOKEN = "flow-api-token"
 WEBHOOK_TOKEN = "flow-webhook-token"
@@ -25,82 +36,26 @@ NOTIFY_SECRET = "flow-notify-secret"
 HMAC_SECRET = "flow-hmac-secret"
 
 
-class Receiver:
-    """A stdlib HTTP receiver that keeps every notification with its headers."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.refuse = 0  # answer 503 to this many deliveries (a receiver that is down)
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if outer.refuse > 0:
-                    outer.refuse -= 1
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def bodies(self, kind: str | None = None) -> list[dict]:
-        out = []
-        for headers, body in list(self.received):
-            expected = (
-                "sha256="
-                + hmac.new(
-                    NOTIFY_SECRET.encode(), headers["x-timestamp"].encode() + b"." + body, hashlib.sha256
-                ).hexdigest()
-            )
-            assert hmac.compare_digest(headers["x-signature"], expected), "notification signature does not verify"
-            doc = json.loads(body)
-            if kind is None or doc["kind"] == kind:
-                out.append(doc)
-        return out
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    r = Receiver()
-    yield r
-    r.close()
+    # keeps every notification; reading them checks each signature (`refuse = n`: the next n deliveries get 503)
+    with receiver_running(NOTIFY_SECRET) as r:
+        yield r
 
 
 @pytest.fixture(scope="module")
 def cloud(receiver):
-    c = LocalCloud(
-        port=0,
-        replica_ready_after_s=0.2,
-        faults={"replication": {"lagMs": [20, 80]}},
-        function_env={
-            "API_TOKEN": API_TOKEN,
-            "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
-            "WEBHOOK_HMAC_SECRET": HMAC_SECRET,
-            "NOTIFY_URL": receiver.url,
-            "NOTIFY_SECRET": NOTIFY_SECRET,
-            "REPLICA_CACHE_SECONDS": "0",
-            "POLICY": json.dumps({"requiredRegions": ["ap-nanjing"]}),
-        },
-        log_stream=None,
-    )
-    c.start()
-    yield c
-    c.stop()
+    function_env = {
+        "API_TOKEN": API_TOKEN,
+        "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        "WEBHOOK_HMAC_SECRET": HMAC_SECRET,
+        "NOTIFY_URL": receiver.url,
+        "NOTIFY_SECRET": NOTIFY_SECRET,
+        "REPLICA_CACHE_SECONDS": "0",
+        "POLICY": json.dumps({"requiredRegions": ["ap-nanjing"]}),
+    }
+    with local_cloud(function_env) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -118,69 +73,32 @@ def api(env, method, path, body=None):
 
 
 def setup_instance(env, tcr, regions=("ap-shanghai", "ap-beijing"), namespace="team"):
-    registry_id = create_instance(tcr)
-    for region in regions:
-        status, body = api(env, "POST", f"/instances/{registry_id}/replicas", {"region": region})
-        assert status == 202, body
-    wait_replicas_running(tcr, registry_id)
-    tcr.call_json("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": namespace, "IsPublic": False})
-    trigger = {
-        "Name": f"hook-{namespace}",
-        "Targets": [
-            {"Address": env["WEBHOOK_URL"], "Headers": [{"Key": "X-Webhook-Token", "Values": [WEBHOOK_TOKEN]}]}
-        ],
-        "EventTypes": ["pushImage"],
-        "Condition": ".*",
-        "Enabled": True,
-    }
-    tcr.call_json("CreateWebhookTrigger", {"RegistryId": registry_id, "Namespace": namespace, "Trigger": trigger})
+    registry_id = instance_with_replicas(env, tcr, regions, token=API_TOKEN, namespace=namespace)
+    add_push_trigger(env, tcr, registry_id, namespace, webhook_token=WEBHOOK_TOKEN)
     return registry_id
-
-
-def push(cloud, registry_id, repository, tag, namespace="team"):
-    status, body = call(
-        "POST",
-        cloud.host_url + "/_localcloud/push",
-        {"registryId": registry_id, "namespace": namespace, "repository": repository, "tag": tag},
-    )
-    assert status == 200, body
-    return body["digest"]
 
 
 def records(env, registry_id, **query):
     q = "&".join(f"{k}={v}" for k, v in query.items())
-    status, body = api(env, "GET", f"/instances/{registry_id}/replication-logs" + (f"?{q}" if q else ""))
-    assert status == 200, body
-    return body["records"]
-
-
-def audit(cloud, message=None):
-    status, body = call("POST", cloud.host_url + "/_localcloud/timer/audit", {"message": message} if message else {})
-    assert status == 200, body
-    return body
+    return log_records(env, registry_id, token=API_TOKEN, query=q)
 
 
 def tcr_payload(registry_id_domain: str, digest: str, tag: str = "v1", kind: str = "pushImage") -> dict:
-    return {
-        "type": kind,
-        "occur_at": 1795800000,
-        "event_data": {
-            "resources": [{"digest": digest, "tag": tag, "resource_url": f"{registry_id_domain}/team/web:{tag}"}],
-            "repository": {"name": "web", "namespace": "team", "repo_full_name": "team/web", "repo_type": "private"},
-        },
-        "operator": "100000000001",
-    }
-
-
-def domain_of(tcr, registry_id):
-    return tcr.call_json("DescribeInstances", {"Registryids": [registry_id]})["Response"]["Registries"][0][
-        "PublicDomain"
-    ]
+    return tcr_push_payload(
+        registry_id_domain,
+        digest,
+        namespace="team",
+        repository="web",
+        tag=tag,
+        occur_at=1795800000,
+        kind=kind,
+        repo_type="private",
+    )
 
 
 def test_push_is_tracked_to_every_replica_and_resolved_by_the_audit(cloud, env, tcr, receiver):
     registry_id = setup_instance(env, tcr)
-    digests = {push(cloud, registry_id, "api", tag): tag for tag in ("1.0", "1.1")}
+    digests = {push(cloud, registry_id, "team", "api", tag): tag for tag in ("1.0", "1.1")}
     # the trigger names no registry id: the webhook finds the instance by the resource URL's domain
     pending = wait_for(lambda: (r := records(env, registry_id)) and len(r) == 4 and r)
     assert {(r["digest"], r["replicaRegion"]) for r in pending} == {
@@ -190,7 +108,7 @@ def test_push_is_tracked_to_every_replica_and_resolved_by_the_audit(cloud, env, 
     assert len(cos_keys(env, f"inbox/{registry_id}/")) == 2  # one object per push event
 
     def replicated():
-        summary = audit(cloud)
+        summary = timer_audit(cloud)
         mine = [i for i in summary["instances"] if i["registryId"] == registry_id]
         return mine and mine[0]["stillPending"] == 0 and summary
 
@@ -219,7 +137,7 @@ def test_push_is_tracked_to_every_replica_and_resolved_by_the_audit(cloud, env, 
     assert any(n["registryId"] == registry_id for n in receiver.bodies("policy_violation"))
 
     # a second run changes nothing: no new records, no second "replicated" notice
-    audit(cloud)
+    timer_audit(cloud)
     assert len(records(env, registry_id)) == 4
     assert len([n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]) == 2
 
@@ -277,7 +195,7 @@ def test_unknown_instance_domain_is_ignored_not_retried(env):
 
 def test_delete_event_is_recorded_as_deleted(env, tcr):
     registry_id = setup_instance(env, tcr, regions=("ap-chongqing",), namespace="gone")
-    payload = tcr_payload(domain_of(tcr, registry_id), "sha256:" + "ef" * 32, kind="deleteImage")
+    payload = tcr_payload(public_domain(tcr, registry_id), "sha256:" + "ef" * 32, kind="deleteImage")
     status, body = call("POST", env["WEBHOOK_URL"], payload, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
     assert status == 202 and body["records"] == 1, body
     recs = records(env, registry_id)
@@ -305,17 +223,16 @@ def test_failed_and_late_replications_are_reported_once(cloud, env, tcr, receive
     registry_id = setup_instance(env, tcr, regions=("ap-shanghai",), namespace=f"slow{shape}")
     call("POST", cloud.host_url + "/_localcloud/faults", {"replication": {"failRate": 1.0, "lagMs": [10, 20]}})
     try:
-        bad = push(cloud, registry_id, "broken", "1", namespace=f"slow{shape}")
+        bad = push(cloud, registry_id, f"slow{shape}", "broken", "1")
     finally:
         call("DELETE", cloud.host_url + "/_localcloud/faults")
     call("POST", cloud.host_url + "/_localcloud/faults", {"replication": {"lagMs": [60000, 60000]}})
     try:
-        slow = push(cloud, registry_id, "slow", "1", namespace=f"slow{shape}")
+        slow = push(cloud, registry_id, f"slow{shape}", "slow", "1")
         wait_for(lambda: len(records(env, registry_id)) == 2)
         time.sleep(1.2)
-        message = json.dumps({"instances": [registry_id], "slaSeconds": 1})
-        audit(cloud, message)
-        audit(cloud, message)
+        timer_audit(cloud, [registry_id], slaSeconds=1)
+        timer_audit(cloud, [registry_id], slaSeconds=1)
     finally:
         call("DELETE", cloud.host_url + "/_localcloud/faults")
     by_digest = {r["digest"]: r for r in records(env, registry_id)}
@@ -329,10 +246,10 @@ def test_failed_and_late_replications_are_reported_once(cloud, env, tcr, receive
 
 def test_redelivery_after_the_audit_changes_nothing(cloud, env, tcr, receiver):
     registry_id = setup_instance(env, tcr, regions=("ap-nanjing",), namespace="again")
-    digest = push(cloud, registry_id, "app", "7", namespace="again")
+    digest = push(cloud, registry_id, "again", "app", "7")
     wait_for(lambda: len(records(env, registry_id)) == 1)
     time.sleep(0.3)
-    wait_for(lambda: audit(cloud, json.dumps({"instances": [registry_id]}))["instances"][0]["stillPending"] == 0)
+    wait_for(lambda: timer_audit(cloud, [registry_id])["instances"][0]["stillPending"] == 0)
     before = records(env, registry_id)
     assert before[0]["status"] == "replicated"
     triggers = tcr.call_json("DescribeWebhookTrigger", {"RegistryId": registry_id, "Namespace": "again"})
@@ -345,7 +262,7 @@ def test_redelivery_after_the_audit_changes_nothing(cloud, env, tcr, receiver):
     status, body = call("POST", env["WEBHOOK_URL"], original, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
     assert status == 202 and body["records"] == 1
     assert len(cos_keys(env, f"inbox/{registry_id}/")) == 1  # the redelivery is pending again in the inbox
-    summary = audit(cloud, json.dumps({"instances": [registry_id]}))
+    summary = timer_audit(cloud, [registry_id])
     report = cos_json(env, summary["instances"][0]["report"])
     assert report["alreadyResolved"] == 1 and report["resolved"] == {"replicated": 0, "failed": 0}
     assert records(env, registry_id) == before, "the first resolution stands"
@@ -356,29 +273,30 @@ def test_redelivery_after_the_audit_changes_nothing(cloud, env, tcr, receiver):
 
 def test_a_refused_notification_is_delivered_by_a_later_run(cloud, env, tcr, receiver):
     registry_id = setup_instance(env, tcr, regions=("ap-chengdu",), namespace="outbox")
-    push(cloud, registry_id, "svc", "1", namespace="outbox")
+    push(cloud, registry_id, "outbox", "svc", "1")
     wait_for(lambda: len(records(env, registry_id)) == 1)
     time.sleep(0.3)
     receiver.refuse = 100  # the receiver is down for this run (the notifier retries a few times)
-    message = json.dumps({"instances": [registry_id]})
     try:
-        first = wait_for(lambda: (s := audit(cloud, message))["instances"][0]["resolved"]["replicated"] == 1 and s)
+        first = wait_for(
+            lambda: (s := timer_audit(cloud, [registry_id]))["instances"][0]["resolved"]["replicated"] == 1 and s
+        )
     finally:
         receiver.refuse = 0
     assert first["notifications"]["failed"] >= 1
     assert not [n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]
     assert cos_json(env, f"state/{registry_id}/audit.json")["outbox"], "kept for the next run"
-    second = audit(cloud, message)
+    second = timer_audit(cloud, [registry_id])
     assert second["notifications"]["sent"] >= 1
     assert len([n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]) == 1
     assert cos_json(env, f"state/{registry_id}/audit.json")["outbox"] == []
-    audit(cloud, message)
+    timer_audit(cloud, [registry_id])
     assert len([n for n in receiver.bodies("replicated") if n["registryId"] == registry_id]) == 1
 
 
 def test_query_by_replica_id_and_out_of_range_times(cloud, env, tcr):
     registry_id = setup_instance(env, tcr, regions=("ap-beijing",), namespace="ids")
-    push(cloud, registry_id, "svc", "1", namespace="ids")
+    push(cloud, registry_id, "ids", "svc", "1")
     recs = wait_for(lambda: records(env, registry_id))
     replica_id = recs[0]["replicaRegistryId"]
     assert len(records(env, registry_id, replica=replica_id)) == 1
@@ -408,7 +326,7 @@ def test_query_by_replica_id_and_out_of_range_times(cloud, env, tcr):
 def test_a_cold_webhook_asks_tcr_twice(cloud, env, tcr):
     # this cloud caches nothing (REPLICA_CACHE_SECONDS=0): each push is a cold look-up by domain
     registry_id = setup_instance(env, tcr, regions=("ap-shanghai",), namespace="cold")
-    payload = tcr_payload(domain_of(tcr, registry_id), "sha256:" + "9" * 64)
+    payload = tcr_payload(public_domain(tcr, registry_id), "sha256:" + "9" * 64)
     before = call("GET", cloud.host_url + "/_localcloud/stats")[1]["tcr"]
     status, body = call("POST", env["WEBHOOK_URL"], payload, headers={"X-Webhook-Token": WEBHOOK_TOKEN})
     after = call("GET", cloud.host_url + "/_localcloud/stats")[1]["tcr"]

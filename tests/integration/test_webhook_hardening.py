@@ -21,9 +21,18 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import call, cos_json, cos_keys, create_instance, tcr_client, wait_replicas_running
+from support import (
+    call,
+    cos_keys,
+    instance_with_replicas,
+    local_cloud,
+    log_records,
+    post_timer,
+    public_domain,
+    report_of,
+    tcr_client,
+)
 
-from localcloud.cloud import LocalCloud
 from shared.errors import STATUS_BY_CODE
 
 API_TOKEN = "hard-api-token"
@@ -34,21 +43,14 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 @pytest.fixture(scope="module")
 def cloud():
-    c = LocalCloud(
-        port=0,
-        replica_ready_after_s=0.2,
-        faults={"replication": {"lagMs": [20, 80]}},
-        function_env={
-            "API_TOKEN": API_TOKEN,
-            "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
-            "WEBHOOK_HMAC_SECRET": HMAC_SECRET,
-            "REPLICA_CACHE_SECONDS": "0",
-        },
-        log_stream=None,
-    )
-    c.start()
-    yield c
-    c.stop()
+    function_env = {
+        "API_TOKEN": API_TOKEN,
+        "WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        "WEBHOOK_HMAC_SECRET": HMAC_SECRET,
+        "REPLICA_CACHE_SECONDS": "0",
+    }
+    with local_cloud(function_env) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +64,7 @@ def tcr(env):
 
 
 def with_replica(env, tcr, region="ap-shanghai"):
-    registry_id = create_instance(tcr)
-    status, body = call(
-        "POST", env["REPLICAS_URL"] + f"/instances/{registry_id}/replicas", {"region": region}, token=API_TOKEN
-    )
-    assert status == 202, body
-    wait_replicas_running(tcr, registry_id)
-    return registry_id
+    return instance_with_replicas(env, tcr, (region,), token=API_TOKEN)
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +89,7 @@ def payload(digest: str, occur_at: int | None = None) -> str:
 
 
 def records(env, registry_id):
-    url = env["REPLICAS_URL"] + f"/instances/{registry_id}/replication-logs"
-    status, body = call("GET", url, token=API_TOKEN)
-    assert status == 200, body
-    return body["records"]
+    return log_records(env, registry_id, token=API_TOKEN)
 
 
 def signed(body: str, query: dict[str, str], stamp: int | None = None, covers_query: bool = True) -> dict[str, str]:
@@ -204,10 +197,9 @@ def test_a_push_dated_year_3000_is_recorded_now_and_becomes_late(cloud, env, tcr
     assert before - 1 <= pushed <= time.time() + 1, rec["pushedAt"]
 
     time.sleep(1.2)
-    message = json.dumps({"instances": [registry_id], "slaSeconds": 1})
-    status, summary = call("POST", cloud.host_url + "/_localcloud/timer/audit", {"message": message})
+    status, summary = post_timer(cloud, [registry_id], slaSeconds=1)
     assert status == 200, summary
-    report = cos_json(env, summary["instances"][0]["report"])
+    report = report_of(env, summary)
     assert (report["late"], report["newlyLate"], report["stillPending"]) == (1, 1, 1), report
     (rec,) = records(env, registry_id)  # late is announced, the record itself waits for evidence
     assert (rec["status"], rec["reportedAt"]) == ("pending", "3000-01-01T00:00:00Z"), rec
@@ -281,8 +273,7 @@ def mutated(draw, domain: str) -> dict:
 
 @pytest.fixture(scope="module")
 def fuzz_target(env, tcr, mine):
-    domain = tcr.call_json("DescribeInstances", {"Registryids": [mine]})["Response"]["Registries"][0]["PublicDomain"]
-    return mine, domain
+    return mine, public_domain(tcr, mine)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -7,13 +7,22 @@ instance's status; pushes come from localcloud's TCR-format webhook triggers, or
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
-from support import call, cos_keys, create_instance, tcr_client, tcr_replicas, wait_for, wait_replicas_running
-
-from localcloud.cloud import LocalCloud
+from support import (
+    add_replicas,
+    call,
+    cos_keys,
+    create_instance,
+    local_cloud,
+    push,
+    tcr_client,
+    tcr_push_payload,
+    tcr_replicas,
+    wait_for,
+)
+from support import timer_audit as audit  # the timer trigger, answered 200: the run's summary
 
 API_TOKEN = "unexp-api"
 WEBHOOK_TOKEN = "unexp-hook"
@@ -24,16 +33,8 @@ OUTAGE = {"tcr": {"errorRate": 1.0, "codes": ["RequestLimitExceeded", "InternalE
 
 @pytest.fixture(scope="module")
 def cloud():
-    c = LocalCloud(
-        port=0,
-        replica_ready_after_s=0.2,
-        faults={"replication": {"lagMs": [20, 80]}},
-        function_env={"API_TOKEN": API_TOKEN, "WEBHOOK_TOKEN": WEBHOOK_TOKEN},  # replica list cached 60 s
-        log_stream=None,
-    )
-    c.start()
-    yield c
-    c.stop()
+    with local_cloud({"API_TOKEN": API_TOKEN, "WEBHOOK_TOKEN": WEBHOOK_TOKEN}) as c:  # replica list cached 60 s
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -57,42 +58,16 @@ def stats(cloud):
     return call("GET", cloud.host_url + "/_localcloud/stats")[1]
 
 
-def add_replicas(env, tcr, registry_id, regions):
-    for region in regions:
-        status, body = call(
-            "POST", f"{env['REPLICAS_URL']}/instances/{registry_id}/replicas", {"region": region}, token=API_TOKEN
-        )
-        assert status == 202, body
-    wait_replicas_running(tcr, registry_id)
-
-
 def domain_of(tcr, registry_id):
     listed = tcr.call_json("DescribeInstances", {"Limit": 100})["Response"]["Registries"]
     return next(r["PublicDomain"] for r in listed if r["RegistryId"] == registry_id)
 
 
-def admin_push(cloud, registry_id, repository, tag, namespace="team"):
-    status, body = call(
-        "POST",
-        cloud.host_url + "/_localcloud/push",
-        {"registryId": registry_id, "namespace": namespace, "repository": repository, "tag": tag},
+def payload(domain, digest, repository, tag, occur_at):
+    """A pushImage payload as TCR's trigger sends it."""
+    return tcr_push_payload(
+        domain, digest, namespace="team", repository=repository, tag=tag, occur_at=occur_at, repo_type="private"
     )
-    assert status == 200, body
-    return body["digest"]
-
-
-def payload(domain, digest, repository, tag, occur_at, namespace="team"):
-    """A pushImage payload as TCR's trigger sends it (reference/tcr-webhook-payloads.md §1a)."""
-    full = f"{namespace}/{repository}"
-    return {
-        "type": "pushImage",
-        "occur_at": occur_at,
-        "event_data": {
-            "resources": [{"digest": digest, "tag": tag, "resource_url": f"{domain}/{full}:{tag}"}],
-            "repository": {"name": repository, "namespace": namespace, "repo_full_name": full, "repo_type": "private"},
-        },
-        "operator": "100000000001",
-    }
 
 
 def deliver(env, body, registry_id=None):
@@ -117,13 +92,6 @@ def records(env, registry_id):
             return out
 
 
-def audit(cloud, instances=None):
-    message = json.dumps({"instances": instances}) if instances else None
-    status, body = call("POST", cloud.host_url + "/_localcloud/timer/audit", {"message": message} if message else {})
-    assert status == 200, body
-    return body
-
-
 def mine(summary, registry_id):
     found = [i for i in summary["instances"] if i["registryId"] == registry_id]
     return found[0] if found else None
@@ -136,7 +104,7 @@ def unexpanded_keys(env, prefix):
 def test_pushes_during_a_tcr_outage_are_all_answered_202_and_resolved_once_tcr_is_back(cloud, env, tcr):
     pushes = 6
     registry_id = create_instance(tcr)
-    add_replicas(env, tcr, registry_id, ("ap-shanghai", "ap-beijing"))
+    add_replicas(env, tcr, registry_id, ("ap-shanghai", "ap-beijing"), token=API_TOKEN)
     tcr.call_json("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": "team", "IsPublic": False})
     headers = [{"Key": "X-Webhook-Token", "Values": [WEBHOOK_TOKEN]}]
     targets = [  # by domain (the instance cannot be identified without TCR), and by ?registryId=
@@ -152,7 +120,7 @@ def test_pushes_during_a_tcr_outage_are_all_answered_202_and_resolved_once_tcr_i
     faults(cloud, OUTAGE)
     try:
         before = stats(cloud)
-        digests = {admin_push(cloud, registry_id, f"svc{i % 3}", f"1.{i}") for i in range(pushes)}
+        digests = {push(cloud, registry_id, "team", f"svc{i % 3}", f"1.{i}") for i in range(pushes)}
 
         def delivered():
             logs = tcr.call_json(
@@ -198,7 +166,7 @@ def test_pushes_during_a_tcr_outage_are_all_answered_202_and_resolved_once_tcr_i
 
 def test_a_hanging_tcr_does_not_hold_the_push_past_three_seconds(cloud, env, tcr):
     registry_id = create_instance(tcr)
-    add_replicas(env, tcr, registry_id, ("ap-chengdu",))
+    add_replicas(env, tcr, registry_id, ("ap-chengdu",), token=API_TOKEN)
     domain = domain_of(tcr, registry_id)
     faults(cloud, {"tcr": {"latencyMs": 8000, "actions": PRODUCT_READS}})
     try:
@@ -226,8 +194,8 @@ def test_the_webhook_answers_5xx_only_when_cos_cannot_take_the_push(cloud, env, 
 
 def test_a_push_to_an_instance_that_is_not_running_waits_for_it(cloud, env, tcr):
     registry_id = create_instance(tcr)
-    add_replicas(env, tcr, registry_id, ("ap-nanjing",))
-    digest = admin_push(cloud, registry_id, "pinned", "1")
+    add_replicas(env, tcr, registry_id, ("ap-nanjing",), token=API_TOKEN)
+    digest = push(cloud, registry_id, "team", "pinned", "1")
     pushed = payload(domain_of(tcr, registry_id), digest, "pinned", "1", int(time.time()))
     pin = {"registryId": registry_id, "status": "Unhealthy"}
     assert call("POST", cloud.host_url + "/_localcloud/instance-status", pin)[0] == 200
@@ -250,21 +218,21 @@ def test_a_push_to_an_instance_that_is_not_running_waits_for_it(cloud, env, tcr)
 
 def test_a_replica_created_after_the_push_is_not_owed_it(cloud, env, tcr):
     registry_id = create_instance(tcr)
-    add_replicas(env, tcr, registry_id, ("ap-shanghai",))
+    add_replicas(env, tcr, registry_id, ("ap-shanghai",), token=API_TOKEN)
     empty_id = create_instance(tcr)  # no replica at push time
     pushed = {}
     faults(cloud, OUTAGE)
     try:
         for registry in (registry_id, empty_id):
-            digest = admin_push(cloud, registry, "late", "1")
+            digest = push(cloud, registry, "team", "late", "1")
             status, answer, _ = deliver(env, payload("x.invalid", digest, "late", "1", int(time.time())), registry)
             assert (status, answer["expanded"]) == (202, False), answer
             pushed[registry] = digest
     finally:
         faults(cloud)
     time.sleep(1.1)  # TCR's times are whole seconds: the new replicas are created strictly after the pushes
-    add_replicas(env, tcr, registry_id, ("ap-beijing",))
-    add_replicas(env, tcr, empty_id, ("ap-beijing",))
+    add_replicas(env, tcr, registry_id, ("ap-beijing",), token=API_TOKEN)
+    add_replicas(env, tcr, empty_id, ("ap-beijing",), token=API_TOKEN)
     assert len(tcr_replicas(tcr, registry_id)) == 2
 
     first = audit(cloud, [registry_id, empty_id])
@@ -284,8 +252,8 @@ def test_a_replica_created_after_the_push_is_not_owed_it(cloud, env, tcr):
 
 def test_a_push_redelivered_once_tcr_is_back_is_still_one_record_per_replica(cloud, env, tcr):
     registry_id = create_instance(tcr)
-    add_replicas(env, tcr, registry_id, ("ap-shanghai", "ap-chongqing"))
-    digest = admin_push(cloud, registry_id, "again", "1")
+    add_replicas(env, tcr, registry_id, ("ap-shanghai", "ap-chongqing"), token=API_TOKEN)
+    digest = push(cloud, registry_id, "team", "again", "1")
     body = payload(domain_of(tcr, registry_id), digest, "again", "1", int(time.time()))
     faults(cloud, OUTAGE)
     try:
@@ -314,7 +282,7 @@ def test_a_push_redelivered_once_tcr_is_back_is_still_one_record_per_replica(clo
 
 def test_a_push_costs_one_cos_call_when_the_replica_list_is_known(cloud, env, tcr):
     registry_id = create_instance(tcr)
-    add_replicas(env, tcr, registry_id, ("ap-shanghai", "ap-beijing"))
+    add_replicas(env, tcr, registry_id, ("ap-shanghai", "ap-beijing"), token=API_TOKEN)
     domain = domain_of(tcr, registry_id)
     now = int(time.time())
     before = stats(cloud)
