@@ -302,31 +302,40 @@ class ReplicaService:
             if region is None:
                 raise ApiError("UnknownRegion", f"query.replica: unknown region {replica!r}")
             replica = region.name
+        # a late record is stored as pending (the inbox is not rewritten per record): read both, then split
+        unresolved = query.status in ("pending", "late")
         page = self._store().query(
             registry_id,
             replica=replica,
             since=query.since,
             until=query.until,
-            status=query.status,
+            status="pending" if unresolved else query.status,
             repository=query.repository,
             limit=query.limit,
             cursor=query.cursor,
         )
-        body = page.to_body()
-        return self._with_hints(registry_id, body)
+        body = self._as_audited(registry_id, page.to_body())
+        if unresolved:
+            body["records"] = [r for r in body["records"] if r.get("status") == query.status]
+        return body
 
-    def _with_hints(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Pending records carry the audit's hint (kept in its state object: one GET per page, none per record)."""
+    def _as_audited(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Pending records as the last audit judged them: `late` once it announced them late, with its hint when
+        the replica synced without TCR's log naming the image (its state object: one GET per page, none per record).
+        """
         pending = [r for r in body.get("records", []) if r.get("status") == "pending"]
         if not pending:
             return body
-        hints = self._store().get_state(registry_id).get("hints")
-        if not isinstance(hints, dict) or not hints:
-            return body
+        state = self._store().get_state(registry_id)
+        late = {str(i) for i in state.get("late") or [] if isinstance(i, str)}
+        hints = state.get("hints") if isinstance(state.get("hints"), dict) else {}
         from shared import records  # the log store imported it already
 
         for rec in pending:
-            synced = hints.get(f"{rec.get('eventId')}:{rec.get('replicaRegistryId')}")
+            rid = f"{rec.get('eventId')}:{rec.get('replicaRegistryId')}"
+            if rid in late:
+                rec["status"] = "late"
+            synced = hints.get(rid)
             if isinstance(synced, str):
                 try:
                     rec["hint"] = records.unconfirmed_hint(synced)

@@ -143,7 +143,7 @@ def test_the_audit_page_through_its_link_shows_the_story(cloud: LocalCloud, brow
             lags[r["replicaRegistryId"]].append(r["lagSeconds"])
     assert all(len(v) == 3 for v in lags.values()), records
     assert sorted(r["status"] for r in records if r["digest"] == failed) == ["failed", "failed"]
-    assert sorted(r["status"] for r in records if r["digest"] == ghost) == ["pending", "pending"]
+    assert sorted(r["status"] for r in records if r["digest"] == ghost) == ["late", "late"]
 
     status, link = call("GET", f"{env['REPLICAS_URL']}/instances/{registry_id}/report-link", token=API_TOKEN)
     assert status == 200, link

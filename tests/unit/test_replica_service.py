@@ -397,3 +397,16 @@ def test_logs_carry_the_audits_hint_on_pending_records():
     (shown,) = body["records"]
     assert shown["hint"] == "replica synced at 2026-11-28T10:00:30Z; TCR's log did not list this image"
     assert (shown["status"], shown["replicaRegion"], body["nextCursor"]) == ("pending", "ap-shanghai", None)
+
+
+def test_logs_show_a_record_the_audit_announced_late_as_late_and_filter_by_it():
+    store = FakeLogStore()
+    pending(store, "1.0", NOW, [("tcr-aaaa1111-4-one", "ap-shanghai")])
+    pending(store, "1.1", NOW, [("tcr-aaaa1111-4-one", "ap-shanghai")])
+    older, _ = sorted(store.list_pending(REG), key=lambda r: r.tag)
+    store.put_state(REG, {"late": [f"{older.eventId}:tcr-aaaa1111-4-one"]})
+    svc = service(primary(), store=store)
+    every = {r["tag"]: r["status"] for r in svc.logs(REG, LogQuery())["records"]}
+    assert every == {"1.0": "late", "1.1": "pending"}
+    assert [r["tag"] for r in svc.logs(REG, LogQuery(status="late"))["records"]] == ["1.0"]
+    assert [r["tag"] for r in svc.logs(REG, LogQuery(status="pending"))["records"]] == ["1.1"]
