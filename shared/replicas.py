@@ -328,7 +328,8 @@ class ReplicaService:
             return body
         state = self._store().get_state(registry_id)
         late = {str(i) for i in state.get("late") or [] if isinstance(i, str)}
-        hints = state.get("hints") if isinstance(state.get("hints"), dict) else {}
+        kept = state.get("hints")
+        hints: dict[str, Any] = kept if isinstance(kept, dict) else {}
         from shared import records  # the log store imported it already
 
         for rec in pending:
