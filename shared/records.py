@@ -736,6 +736,20 @@ def jsonl(items: Iterable[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(i, ensure_ascii=False, separators=(",", ":")) + "\n" for i in items).encode("utf-8")
 
 
+def segment_objects(resolved: Iterable[Record]) -> list[tuple[str, bytes]]:
+    """Resolved records as segments, one per (registry, replica region, day): ``(key, JSON lines)``, by key."""
+    groups: dict[tuple[str, str, str], list[Record]] = {}
+    for rec in dedupe(resolved):
+        rec.validate()
+        if rec.status == "pending":
+            raise ValueError("pending records belong in the inbox, not in a segment")
+        groups.setdefault((rec.registryId, rec.replicaRegion, rec.day), []).append(rec)
+    return [
+        (segment_key(registry_id, region, day, recs), jsonl(r.to_dict() for r in recs))
+        for (registry_id, region, day), recs in sorted(groups.items())
+    ]
+
+
 def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
     out = []
     for line in data.decode("utf-8").splitlines():

@@ -499,16 +499,9 @@ class FakeLogStore(_Scripted):
         return self._write_segments(resolved)
 
     def _write_segments(self, resolved: Iterable[Record]) -> list[str]:
-        groups: dict[tuple[str, str, str], list[Record]] = {}
-        for rec in rl.dedupe(resolved):
-            rec.validate()
-            if rec.status == "pending":
-                raise ValueError("pending records belong in the inbox, not in a segment")
-            groups.setdefault((rec.registryId, rec.replicaRegion, rec.day), []).append(rec)
         keys = []
-        for (registry_id, region, day), recs in sorted(groups.items()):
-            key = rl.segment_key(registry_id, region, day, recs)
-            self._put(key, rl.jsonl(r.to_dict() for r in recs), "application/x-ndjson")
+        for key, body in rl.segment_objects(resolved):
+            self._put(key, body, "application/x-ndjson")
             keys.append(key)
         return keys
 
