@@ -7,6 +7,8 @@
 Admin surface on the function host port (not part of any Tencent API):
     POST   /_localcloud/push             -> TcrService.admin_push (200 {"digest": ...}; its errors keep their status)
     POST   /_localcloud/instance-status  -> pin an instance's Registry.Status ({"registryId", "status"}; 400, 404)
+    GET    /_localcloud/vpcs?region=R    -> the VPC catalogue {"vpcs": [{"vpcId", "region", "cidr", "subnets"}]}
+    POST   /_localcloud/vpcs             -> add a VPC with one subnet ({"region", "cidr"?}; 400 on bad input)
     GET    /_localcloud/faults           -> the current fault plan
     POST   /_localcloud/faults           -> set a plan (400 InvalidFaultPlan with the reason on a bad plan)
     DELETE /_localcloud/faults           -> back to the default plan
@@ -121,12 +123,15 @@ class LocalCloud:
         function_python: str | None = None,
         function_site_packages: Path | None = None,
         timer_retries: int = 0,
+        endpoint_ready_after_s: float | None = None,
     ) -> None:
         self.port = port
         self.tcr_port = tcr_port
         self.cos_port = cos_port
         self.root = Path(root)
         self.replica_ready_after_s = replica_ready_after_s
+        # TCR internal endpoints (VPC attachments) are Creating this long, then Running (None: as replicas)
+        self.endpoint_ready_after_s = endpoint_ready_after_s
         self.function_env = dict(function_env or {})
         self.state_file = Path(state_file) if state_file else None
         self.max_workers = max_workers
@@ -200,7 +205,11 @@ class LocalCloud:
             from localcloud.tcr import TcrService
 
             self.tcr = TcrService(
-                keys=keys, tokens=tokens, faults=self.faults, replica_ready_after_s=self.replica_ready_after_s
+                keys=keys,
+                tokens=tokens,
+                faults=self.faults,
+                replica_ready_after_s=self.replica_ready_after_s,
+                endpoint_ready_after_s=self.endpoint_ready_after_s,
             )
         if self.cos is None:
             from localcloud.cos import CosService
@@ -326,6 +335,8 @@ class LocalCloud:
             if req.method != "POST":
                 return _error(405, "MethodNotAllowed", "use POST /_localcloud/instance-status")
             return self._instance_status(req)
+        if path == "/_localcloud/vpcs":
+            return self._vpcs(req)
         if path == "/_localcloud/faults":
             return self._faults(req)
         if path == "/_localcloud/stats" and req.method == "GET":
@@ -343,6 +354,27 @@ class LocalCloud:
     def _instance_status(self, req: Request) -> Response:
         assert self.tcr is not None
         return self._admin_call(req, self.tcr.admin_instance_status, "{registryId, status}")
+
+    def _vpcs(self, req: Request) -> Response:
+        """The VPC catalogue behind TCR's private access: GET ?region=R lists, POST {"region", "cidr"?} adds."""
+        assert self.tcr is not None
+        if req.method == "POST":
+            return self._admin_call(req, self.tcr.admin_add_vpc, "{region, cidr?}")
+        if req.method != "GET":
+            return _error(405, "MethodNotAllowed", "use GET or POST /_localcloud/vpcs")
+        from urllib.parse import parse_qs
+
+        from localcloud.tcr import AdminError
+
+        query = parse_qs(req.raw_query, keep_blank_values=True)
+        unknown = sorted(set(query) - {"region"})
+        if unknown:
+            return _error(400, "InvalidRequest", f"unknown query parameter {unknown[0]!r}; only region is accepted")
+        region = query.get("region", [None])[-1]
+        try:
+            return _json(200, self.tcr.admin_list_vpcs(region))
+        except AdminError as exc:
+            return _error(exc.status, "AdminError", exc.message)
 
     @staticmethod
     def _admin_call(req: Request, action: Any, shape: str) -> Response:

@@ -165,6 +165,12 @@ REQUEST_FIELDS: dict[str, frozenset[str]] = {
         "CreateWebhookTrigger": ("RegistryId", "Trigger", "Namespace", "Product", "PreheatRegion"),
         "DescribeWebhookTrigger": ("RegistryId", "Limit", "Offset", "Namespace"),
         "DescribeWebhookTriggerLog": ("RegistryId", "Namespace", "Id", "Limit", "Offset"),
+        # private-network access (tcr-private-access.md; SDK models <Action>Request)
+        "ManageInternalEndpoint": ("RegistryId", "Operation", "VpcId", "SubnetId", "RegionId", "RegionName"),
+        "DescribeInternalEndpoints": ("RegistryId",),
+        "CreateInternalEndpointDns": ("InstanceId", "VpcId", "EniLBIp", "UsePublicDomain", "RegionName", "RegionId"),
+        "DeleteInternalEndpointDns": ("InstanceId", "VpcId", "EniLBIp", "UsePublicDomain", "RegionName"),
+        "DescribeInternalEndpointDnsStatus": ("VpcSet",),
     }.items()
 }
 
@@ -192,6 +198,7 @@ STRUCT_FIELDS: dict[str, frozenset[str]] = {
         "Tag": ("Key", "Value"),
         "RegistryChargePrepaid": ("Period", "RenewFlag"),
         "CVEWhitelistItem": ("CVEID",),
+        "VpcAndDomainInfo": ("InstanceId", "VpcId", "EniLBIp", "UsePublicDomain", "RegionName"),
     }.items()
 }
 

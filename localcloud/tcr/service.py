@@ -20,7 +20,7 @@ from typing import Any
 
 from localcloud.faults import Faults
 from localcloud.httpd import Request, Response
-from localcloud.tcr import regions
+from localcloud.tcr import regions, vpcs
 from localcloud.tcr.params import (
     REQUEST_FIELDS,
     ApiError,
@@ -89,7 +89,7 @@ class AdminError(Exception):
 def _empty_state() -> dict[str, Any]:
     return {
         "version": 1,
-        "seq": {"namespace": 0, "trigger": 0, "triggerLog": 0, "replicationLog": 0, "push": 0},
+        "seq": {"namespace": 0, "trigger": 0, "triggerLog": 0, "replicationLog": 0, "push": 0, "vpc": 0},
         "instances": {},
         "replicas": {},
         "namespaces": {},
@@ -99,6 +99,11 @@ def _empty_state() -> dict[str, Any]:
         "replicationLogs": {},
         # registryId -> {"DeleteBucket": what DeleteInstance received (None: not sent), "DeletedAt"}
         "deletedInstances": {},
+        # private-network access: VPCs added through the admin route (the defaults are derived, not stored),
+        # registryId -> [endpoint], registryId -> [DNS record]
+        "vpcs": [],
+        "endpoints": {},
+        "dnsRecords": {},
     }
 
 
@@ -112,11 +117,16 @@ class TcrService:
         now: Callable[[], float] = time.time,
         post_webhook: PostWebhook | None = None,
         tokens: dict[str, str] | None = None,
+        endpoint_ready_after_s: float | None = None,
     ) -> None:
         self._keys = dict(keys)
         self._tokens = dict(tokens or {})  # SecretId of temporary credentials -> its session token
         self._faults = faults
         self._ready_after = float(replica_ready_after_s)
+        # an internal endpoint (VPC attachment) is Creating this long, then Running (default: as replicas)
+        self._endpoint_ready_after = float(
+            replica_ready_after_s if endpoint_ready_after_s is None else endpoint_ready_after_s
+        )
         self._now = now
         self._post = post_webhook or urllib_post
         self._lock = threading.RLock()
@@ -141,6 +151,11 @@ class TcrService:
             "CreateWebhookTrigger": self._create_webhook_trigger,
             "DescribeWebhookTrigger": self._describe_webhook_trigger,
             "DescribeWebhookTriggerLog": self._describe_webhook_trigger_log,
+            "ManageInternalEndpoint": self._manage_internal_endpoint,
+            "DescribeInternalEndpoints": self._describe_internal_endpoints,
+            "CreateInternalEndpointDns": self._create_internal_endpoint_dns,
+            "DeleteInternalEndpointDns": self._delete_internal_endpoint_dns,
+            "DescribeInternalEndpointDnsStatus": self._describe_internal_endpoint_dns_status,
         }
 
     # ------------------------------------------------------------------ wire protocol
@@ -416,7 +431,7 @@ class TcrService:
                 raise ApiError("OperationDenied", f"The instance {registry_id} has deletion protection enabled.")
             if not dry_run:
                 del self._s["instances"][registry_id]
-                for key in ("namespaces", "repos", "triggers", "triggerLogs"):
+                for key in ("namespaces", "repos", "triggers", "triggerLogs", "endpoints", "dnsRecords"):
                     self._s[key].pop(registry_id, None)
                 # The bucket (the images) is not emulated: what was asked for it is kept for tests and people.
                 self._s["deletedInstances"][registry_id] = {
@@ -521,8 +536,9 @@ class TcrService:
         region_id = get(p, "ReplicationRegionId", "uint", required=True)
         with self._lock:
             self._instance(registry_id, region)
-            self._replica(replica_id, registry_id, region_id)
+            rep = self._replica(replica_id, registry_id, region_id)
             del self._s["replicas"][replica_id]
+            self._drop_private_access(registry_id, rep["ReplicationRegionName"])
             self._s["replicationLogs"].pop(replica_id, None)
         return {}
 
@@ -802,6 +818,256 @@ class TcrService:
                 for e in logs[offset : offset + limit]
             ]
         return {"TotalCount": len(logs), "Logs": page}
+
+    # ------------------------------------------------------------------ private-network access (VPC attachments)
+
+    def _vpc_catalogue(self, region: str | None = None) -> list[dict[str, Any]]:
+        """Every region's default VPC, then the added ones, optionally of one region."""
+        names = [region] if region is not None else [r.name for r in regions.served_regions()]
+        out = [vpcs.default_vpc(name) for name in names if regions.is_served(name)]
+        out += [v for v in self._s["vpcs"] if region is None or v["region"] == region]
+        return copy.deepcopy(out)
+
+    def _find_vpc(self, vpc_id: str) -> dict[str, Any] | None:
+        return next((v for v in self._vpc_catalogue() if v["vpcId"] == vpc_id), None)
+
+    @staticmethod
+    def _access_region(p: dict[str, Any], inst: dict[str, Any], *, with_id: bool, where: str = "") -> str:
+        """RegionName / RegionId of a private-access request ("used for a replica's region"); absent: the
+        instance's own region (the SDK docstring: "defaults to the primary instance's region")."""
+        name = get(p, "RegionName", "str")
+        rid = get(p, "RegionId", "uint") if with_id else None
+        if rid is not None and rid not in regions.NAMES_BY_ID:
+            raise ApiError("InvalidParameter", f"{where}RegionId {rid} is not a TCR region id.")
+        if name is not None and name not in regions.REGION_IDS:
+            raise ApiError("InvalidParameter", f"{where}RegionName {name} is not a region.")
+        if name is not None and rid is not None and regions.REGION_IDS[name] != rid:
+            raise ApiError("InvalidParameter", f"{where}RegionId {rid} and RegionName {name} name different regions.")
+        if name is not None:
+            return str(name)
+        if rid is not None:
+            return regions.NAMES_BY_ID[rid]
+        return str(inst["RegionName"])
+
+    def _where_instance_is(self, inst: dict[str, Any]) -> list[str]:
+        return [inst["RegionName"]] + [r["ReplicationRegionName"] for r in self._replicas_of(inst["RegistryId"])]
+
+    def _endpoint_status(self, ep: dict[str, Any]) -> str:
+        return "Running" if self._now() >= ep["created"] + self._endpoint_ready_after else "Creating"
+
+    def _endpoint_view(self, ep: dict[str, Any]) -> dict[str, Any]:
+        status = self._endpoint_status(ep)
+        return {
+            "VpcId": ep["VpcId"],
+            "SubnetId": ep["SubnetId"],
+            "Status": status,
+            # no address until the endpoint is up: Terraform waits for a non-empty AccessIp
+            "AccessIp": ep["AccessIp"] if status == "Running" else "",
+        }
+
+    def _drop_private_access(self, registry_id: str, region: str) -> None:
+        """What goes with a replica (assumed, docs/localcloud-tcr.md): its region's endpoints and DNS records."""
+        for key in ("endpoints", "dnsRecords"):
+            kept = [e for e in self._s[key].get(registry_id, []) if e["RegionName"] != region]
+            self._s[key][registry_id] = kept
+
+    def _manage_internal_endpoint(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        operation = get(p, "Operation", "str", required=True)
+        vpc_id = get(p, "VpcId", "str", required=True)
+        subnet_id = get(p, "SubnetId", "str", required=True)
+        if operation not in ("Create", "Delete"):
+            raise ApiError("InvalidParameter", f"Operation must be Create or Delete, not {operation!r}.")
+        with self._lock:
+            inst = self._instance(registry_id, region)
+            target = self._access_region(p, inst, with_id=True)
+            endpoints = self._s["endpoints"].setdefault(registry_id, [])
+            if operation == "Delete":
+                ep = next(
+                    (
+                        e
+                        for e in endpoints
+                        if e["VpcId"] == vpc_id and e["SubnetId"] == subnet_id and e["RegionName"] == target
+                    ),
+                    None,
+                )
+                if ep is None:
+                    raise ApiError(
+                        "ResourceNotFound",
+                        f"The instance {registry_id} has no internal endpoint in {vpc_id}/{subnet_id} ({target}).",
+                    )
+                if any(
+                    d["VpcId"] == vpc_id and d["RegionName"] == target
+                    for d in self._s["dnsRecords"].get(registry_id, [])
+                ):
+                    raise ApiError(
+                        "ResourceInsufficient.ErrorVpcDnsStatus",
+                        f"The VPC {vpc_id} still has private DNS records for {registry_id}; "
+                        "delete them (DeleteInternalEndpointDns) first.",
+                    )
+                endpoints.remove(ep)
+                return {"RegistryId": registry_id}
+            where = self._where_instance_is(inst)
+            if target not in where:
+                raise ApiError(
+                    "InvalidParameter",
+                    f"The instance {registry_id} has neither its primary nor a replication instance in {target} "
+                    f"(it is in {', '.join(where)}); create a replication instance there first.",
+                )
+            if target == inst["RegionName"]:
+                status = self._instance_status(inst)
+            else:
+                rep = next(r for r in self._replicas_of(registry_id) if r["ReplicationRegionName"] == target)
+                status = self._replica_status(rep)
+            if status != "Running":
+                raise ApiError(
+                    "OperationDenied", f"The instance of {registry_id} in {target} is {status}, not Running."
+                )
+            vpc = self._find_vpc(vpc_id)
+            if vpc is None:
+                raise ApiError("InvalidParameter", f"The VPC {vpc_id} does not exist.")
+            if vpc["region"] != target:
+                raise ApiError(
+                    "InvalidParameter", f"The VPC {vpc_id} is in {vpc['region']}, not in the requested region {target}."
+                )
+            subnet = next((s for s in vpc["subnets"] if s["subnetId"] == subnet_id), None)
+            if subnet is None:
+                raise ApiError("InvalidParameter", f"The subnet {subnet_id} does not exist in the VPC {vpc_id}.")
+            if any(e["VpcId"] == vpc_id for e in endpoints):
+                raise ApiError(
+                    "InternalError.ErrorConflict",
+                    f"The VPC {vpc_id} is already attached to the instance {registry_id}.",
+                )
+            used = {e["AccessIp"] for eps in self._s["endpoints"].values() for e in eps}
+            try:
+                access_ip = vpcs.host_address(subnet["cidr"], used)
+            except ValueError as exc:
+                raise ApiError("InternalError.ErrorOverLimit", str(exc)) from None
+            endpoints.append(
+                {
+                    "VpcId": vpc_id,
+                    "SubnetId": subnet_id,
+                    "RegionName": target,
+                    "AccessIp": access_ip,
+                    "created": self._now(),
+                }
+            )
+        return {"RegistryId": registry_id}
+
+    def _describe_internal_endpoints(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "RegistryId", "str", required=True)
+        with self._lock:
+            self._instance(registry_id, region)
+            out = [self._endpoint_view(e) for e in self._s["endpoints"].get(registry_id, [])]
+        return {"AccessVpcSet": out, "TotalCount": len(out)}
+
+    def _dns_instance(self, registry_id: str, region: str) -> dict[str, Any]:
+        """The DNS actions list no ResourceNotFound: an unknown instance is InvalidParameter there."""
+        try:
+            return self._instance(registry_id, region)
+        except ApiError as exc:
+            raise ApiError("InvalidParameter", exc.message) from None
+
+    def _create_internal_endpoint_dns(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "InstanceId", "str", required=True)
+        vpc_id = get(p, "VpcId", "str", required=True)
+        ip = get(p, "EniLBIp", "str", required=True)
+        public = get(p, "UsePublicDomain", "bool", default=False)
+        with self._lock:
+            inst = self._dns_instance(registry_id, region)
+            target = self._access_region(p, inst, with_id=True)
+            vpc = self._find_vpc(vpc_id)
+            if vpc is None or vpc["region"] != target:
+                raise ApiError("InvalidParameter", f"The VPC {vpc_id} does not exist in {target}.")
+            ep = next(
+                (
+                    e
+                    for e in self._s["endpoints"].get(registry_id, [])
+                    if e["VpcId"] == vpc_id and e["RegionName"] == target
+                ),
+                None,
+            )
+            if ep is None or self._endpoint_status(ep) != "Running":
+                raise ApiError(
+                    "InvalidParameter",
+                    f"The instance {registry_id} has no Running internal endpoint in {vpc_id} ({target}).",
+                )
+            if ep["AccessIp"] != ip:
+                raise ApiError("InvalidParameter", f"EniLBIp {ip} is not the endpoint's address in {vpc_id}.")
+            records = self._s["dnsRecords"].setdefault(registry_id, [])
+            key = (vpc_id, target, public)
+            if not any((d["VpcId"], d["RegionName"], d["UsePublicDomain"]) == key for d in records):
+                records.append({"VpcId": vpc_id, "RegionName": target, "UsePublicDomain": public, "EniLBIp": ip})
+        return {}
+
+    def _delete_internal_endpoint_dns(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        registry_id = get(p, "InstanceId", "str", required=True)
+        vpc_id = get(p, "VpcId", "str", required=True)
+        ip = get(p, "EniLBIp", "str", required=True)
+        public = get(p, "UsePublicDomain", "bool", default=False)
+        with self._lock:
+            inst = self._dns_instance(registry_id, region)
+            target = self._access_region(p, inst, with_id=False)
+            records = self._s["dnsRecords"].get(registry_id, [])
+            key = (vpc_id, target, public)
+            for d in list(records):
+                if (d["VpcId"], d["RegionName"], d["UsePublicDomain"]) == key:
+                    if d["EniLBIp"] != ip:
+                        raise ApiError("InvalidParameter", f"EniLBIp {ip} is not the record's address in {vpc_id}.")
+                    records.remove(d)
+        return {}
+
+    def _describe_internal_endpoint_dns_status(self, p: dict[str, Any], region: str) -> dict[str, Any]:
+        items = get(p, "VpcSet", "list_obj", required=True)
+        check_struct(items, "VpcAndDomainInfo", "VpcSet")
+        out = []
+        with self._lock:
+            for i, item in enumerate(items):
+                registry_id = get(item, "InstanceId", "str", required=True)
+                vpc_id = get(item, "VpcId", "str", required=True)
+                ip = get(item, "EniLBIp", "str", required=True)
+                public = get(item, "UsePublicDomain", "bool", default=False)
+                inst = self._dns_instance(registry_id, region)
+                target = self._access_region(item, inst, with_id=False, where=f"VpcSet.{i}.")
+                enabled = any(
+                    (d["VpcId"], d["RegionName"], d["UsePublicDomain"], d["EniLBIp"]) == (vpc_id, target, public, ip)
+                    for d in self._s["dnsRecords"].get(registry_id, [])
+                )
+                out.append({"Region": target, "VpcId": vpc_id, "Status": "ENABLED" if enabled else "DISABLED"})
+        return {"VpcSet": out}
+
+    # ------------------------------------------------------------------ admin: the VPC catalogue
+
+    def admin_list_vpcs(self, region: str | None) -> dict:
+        """`{"vpcs": [...]}`: the catalogue, of one region when given (an unknown region is a 400)."""
+        if region is not None and not regions.is_served(region):
+            raise AdminError(400, f"`region` {region!r} is not a TCR region.")
+        with self._lock:
+            return {"vpcs": self._vpc_catalogue(region)}
+
+    def admin_add_vpc(self, body: dict) -> dict:
+        """Add a VPC with one subnet (`{"region", "cidr"?}`); answers the new VPC."""
+        if not isinstance(body, dict):
+            raise AdminError(400, "The body must be a JSON object.")
+        unknown = set(body) - {"region", "cidr"}
+        if unknown:
+            raise AdminError(400, f"Unknown fields: {sorted(unknown)}.")
+        region = body.get("region")
+        if not isinstance(region, str) or not regions.is_served(region):
+            raise AdminError(400, "`region` is required and must be a TCR region such as ap-shanghai.")
+        cidr = body.get("cidr")
+        try:
+            if cidr is not None:
+                cidr = vpcs.check_cidr(cidr)
+            with self._lock:
+                seq = self._s["seq"].get("vpc", 0) + 1
+                taken = [v["cidr"] for v in self._vpc_catalogue(region)]
+                vpc = vpcs.new_vpc(region, cidr, taken, seq)
+                self._s["seq"]["vpc"] = seq
+                self._s["vpcs"].append(vpc)
+                return copy.deepcopy(vpc)
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from None
 
     # ------------------------------------------------------------------ admin: instance status
 
