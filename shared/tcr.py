@@ -569,7 +569,9 @@ class TcrAdapter:
             "DeleteInternalEndpointDns",
             _dns_params(registry_id, vpc_id, eni_lb_ip, region_name),
             region=self._region(region, registry_id),
-            mapper=lambda err: access_error(err, operation="Delete", vpc_id=vpc_id, subnet_id="-", region=region_name),
+            mapper=lambda err: access_error(
+                err, operation="DeleteDns", vpc_id=vpc_id, subnet_id=None, region=region_name
+            ),
         )
 
     def endpoint_dns_status(

@@ -187,10 +187,14 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 ACCESS_EXISTS_CODES = frozenset({"InternalError.ErrorConflict", "InternalError.ErrConflict", "ResourceInUse"})
 
 
-def access_error(err: TcrCallError, *, operation: str, vpc_id: str, subnet_id: str, region: str | None) -> TcrApiError:
-    """Map a failed ManageInternalEndpoint (`operation` Create or Delete) to the private-access codes."""
+def access_error(
+    err: TcrCallError, *, operation: str, vpc_id: str, subnet_id: str | None, region: str | None
+) -> TcrApiError:
+    """Map a failed private-access write to its codes: `operation` Create or Delete (ManageInternalEndpoint), or
+    DeleteDns (DeleteInternalEndpointDns: a record already gone is AccessNotFound)."""
     code = err.code
-    where = f"VPC {vpc_id} (subnet {subnet_id}) in {region or 'the instance region'}"
+    subnet = f" (subnet {subnet_id})" if subnet_id else ""
+    where = f"VPC {vpc_id}{subnet} in {region or 'the instance region'}"
     upstream = clip(err.message)
     ref = err.reference
     if operation == "Create" and code in ACCESS_EXISTS_CODES:
@@ -206,6 +210,8 @@ def access_error(err: TcrCallError, *, operation: str, vpc_id: str, subnet_id: s
         )
     elif operation == "Delete" and err.not_found:
         ours, text = "AccessNotFound", f"{where} is not attached: {upstream} {ref}"
+    elif operation == "DeleteDns" and err.not_found:
+        ours, text = "AccessNotFound", f"{where} has no DNS record of the instance: {upstream} {ref}"
     else:
         return map_error(err)
     tcr = {"code": code, "message": upstream}

@@ -75,6 +75,8 @@ def test_dns_status_is_read_from_vpc_set_as_tcr_words_it() -> None:
         ("Create", "FailedOperation.ValidateSupportedRegionFail", "NoReplicaInRegion", 422),
         ("Delete", "ResourceNotFound", "AccessNotFound", 404),
         ("Delete", "InternalError.ErrNotExist", "AccessNotFound", 404),
+        ("DeleteDns", "ResourceNotFound", "AccessNotFound", 404),
+        ("DeleteDns", "InternalError.DeletePrivateZoneRecord", "UpstreamError", 502),
         # the rest as any TCR failure
         ("Delete", "InternalError.ErrorConflict", "Conflict", 409),
         ("Delete", "InvalidParameter", "TcrRefused", 422),
