@@ -570,7 +570,7 @@ class TcrAdapter:
             _dns_params(registry_id, vpc_id, eni_lb_ip, region_name),
             region=self._region(region, registry_id),
             mapper=lambda err: access_error(
-                err, operation="DeleteDns", vpc_id=vpc_id, subnet_id=None, region=region_name
+                err, operation="Delete", vpc_id=vpc_id, subnet_id=None, region=region_name, dns=True
             ),
         )
 

@@ -188,10 +188,10 @@ ACCESS_EXISTS_CODES = frozenset({"InternalError.ErrorConflict", "InternalError.E
 
 
 def access_error(
-    err: TcrCallError, *, operation: str, vpc_id: str, subnet_id: str | None, region: str | None
+    err: TcrCallError, *, operation: str, vpc_id: str, subnet_id: str | None, region: str | None, dns: bool = False
 ) -> TcrApiError:
-    """Map a failed private-access write to its codes: `operation` Create or Delete (ManageInternalEndpoint), or
-    DeleteDns (DeleteInternalEndpointDns: a record already gone is AccessNotFound)."""
+    """Map a failed private-access write to its codes: `operation` Create or Delete (ManageInternalEndpoint's), or
+    with `dns` DeleteInternalEndpointDns (a record already gone is AccessNotFound)."""
     code = err.code
     subnet = f" (subnet {subnet_id})" if subnet_id else ""
     where = f"VPC {vpc_id}{subnet} in {region or 'the instance region'}"
@@ -208,9 +208,9 @@ def access_error(
             f"TCR refused {where}: {upstream} {ref}; check that the VPC and the subnet exist in that region "
             "and that the instance has a replica there"
         )
-    elif operation == "Delete" and err.not_found:
+    elif operation == "Delete" and err.not_found and not dns:
         ours, text = "AccessNotFound", f"{where} is not attached: {upstream} {ref}"
-    elif operation == "DeleteDns" and err.not_found:
+    elif operation == "Delete" and err.not_found:
         ours, text = "AccessNotFound", f"{where} has no DNS record of the instance: {upstream} {ref}"
     else:
         return map_error(err)

@@ -75,8 +75,7 @@ def test_dns_status_is_read_from_vpc_set_as_tcr_words_it() -> None:
         ("Create", "FailedOperation.ValidateSupportedRegionFail", "NoReplicaInRegion", 422),
         ("Delete", "ResourceNotFound", "AccessNotFound", 404),
         ("Delete", "InternalError.ErrNotExist", "AccessNotFound", 404),
-        ("DeleteDns", "ResourceNotFound", "AccessNotFound", 404),
-        ("DeleteDns", "InternalError.DeletePrivateZoneRecord", "UpstreamError", 502),
+        ("Delete", "InternalError.DeletePrivateZoneRecord", "UpstreamError", 502),
         # the rest as any TCR failure
         ("Delete", "InternalError.ErrorConflict", "Conflict", 409),
         ("Delete", "InvalidParameter", "TcrRefused", 422),
@@ -97,6 +96,14 @@ def test_manage_internal_endpoint_refusals(operation: str, code: str, ours: str,
         assert "vpc-1" in mapped.message
         assert "ap-shanghai" in mapped.message
         assert mapped.details["tcr"] == {"code": code, "message": "upstream says no", "requestId": "rid-7"}
+
+
+def test_a_dns_record_already_gone_is_access_not_found() -> None:
+    err = TcrCallError("DeleteInternalEndpointDns", "ResourceNotFound", "no record")
+    mapped = access_error(err, operation="Delete", vpc_id="vpc-1", subnet_id=None, region="ap-shanghai", dns=True)
+    assert (mapped.code, mapped.status) == ("AccessNotFound", 404)
+    assert "has no DNS record" in mapped.message
+    assert "subnet" not in mapped.message
 
 
 def test_no_replica_in_region_says_what_to_do() -> None:
