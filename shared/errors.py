@@ -26,6 +26,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "InstanceNotRunning": 409,
     "Conflict": 409,
     "AccessExists": 409,
+    "ReplicaNotRunning": 409,
+    "PrivateAccessExists": 409,
     "NotPremium": 422,
     "SameRegion": 422,
     "CrossBorder": 422,
