@@ -27,24 +27,11 @@ from shared import log
 from shared import records as rl
 from shared.errors import ApiError, LogStoreError
 from shared.ports import EndpointDns, Instance, InternalEndpoint, LogStorePort, Replica, TcrPort
+from shared.private_access import dns_view
 
 STATE_NAME = "private-access"
 HEALTHY = ("creating", "running")
 UNKNOWN_REGION = "unknown"  # a VPC TCR lists that the product did not attach: TCR names no region for it
-
-
-def dns_view(entry: Mapping[str, Any], dns_status_text: str | None) -> str:
-    """The `dns` value shown for one attachment: disabled (not asked for), enabled, failed or pending.
-
-    TCR's SDK says ENABLE/DISABLE/ERROR, localcloud (and Terraform) ENABLED/DISABLED: prefixes decide."""
-    if not entry.get("dns", True):
-        return "disabled"
-    text = (dns_status_text or "").strip().upper()
-    if text.startswith("ENABLE"):
-        return "enabled"
-    if text.startswith(("ERROR", "FAIL")):
-        return "failed"
-    return "pending"
 
 
 @dataclass
