@@ -25,6 +25,7 @@ from localcloud.cloud import LocalCloud
 
 PRIMARY = "ap-guangzhou"
 REPLICA_REGIONS = ("ap-shanghai", "ap-beijing")
+PRIVATE_REGION = "ap-shanghai"  # the replica region whose default VPC the demo attaches
 NAMESPACE = "team"
 IMAGES = (("api", "1.0"), ("web", "1.0"), ("worker", "2.3"))
 LAG_MS = (200, 800)
@@ -320,6 +321,30 @@ def play(cloud: LocalCloud, story: Story, page_dir: Path | None = None) -> None:
         raise DemoError(f"the dryRun created a replica in {plan_region}", _short(replicas))
     region_of = {r["replicaRegistryId"]: r["region"] for r in replicas}
 
+    # private access -----------------------------------------------------------------------------------------------
+    story.heading(f"Private network access in {PRIVATE_REGION} (POST /instances/{{id}}/private-access)")
+    vpcs = admin.expect("GET", f"/_localcloud/vpcs?region={PRIVATE_REGION}", 200).get("vpcs") or []
+    if not vpcs or not vpcs[0].get("subnets"):
+        raise DemoError(f"localcloud lists no default VPC in {PRIVATE_REGION}", _short(vpcs))
+    vpc_id, subnet_id = vpcs[0]["vpcId"], vpcs[0]["subnets"][0]["subnetId"]
+    story.step(f"default VPC of {PRIVATE_REGION}: {vpc_id} (subnet {subnet_id}, {vpcs[0].get('cidr')})")
+    attach = {"region": PRIVATE_REGION, "vpcId": vpc_id, "subnetId": subnet_id, "dns": True}
+    access = api.expect("POST", f"/instances/{registry_id}/private-access", 202, attach).get("access") or {}
+    if access.get("vpcId") != vpc_id or access.get("dns") != "pending":
+        raise DemoError("the attach answer does not show the VPC with its DNS pending", _short(access))
+    story.step(f"POST private-access {PRIVATE_REGION} {vpc_id}: 202, {access.get('status')}, dns {access.get('dns')}")
+    refused = api.expect_error(
+        "POST", f"/instances/{registry_id}/private-access", 422, "NoReplicaInRegion", {**attach, "region": "ap-chengdu"}
+    )
+    story.step("ap-chengdu (no replica there): 422 NoReplicaInRegion")
+    story.wrapped(str(refused.get("message")))
+
+    def endpoint_running() -> dict[str, Any] | None:
+        return _private_vpc(api, registry_id, vpc_id, lambda v: v.get("status") == "Running" and v.get("accessIp"))
+
+    row = wait_for(f"the endpoint of {vpc_id} to be Running", endpoint_running)
+    story.step(f"endpoint Running at {row['accessIp']}; dns {row.get('dns')} (the audit creates the record)")
+
     # 5 -----------------------------------------------------------------------------------------------------------
     story.heading("A namespace and the push webhook trigger (TCR API)")
     tcr.call("CreateNamespace", {"RegistryId": registry_id, "NamespaceName": NAMESPACE, "IsPublic": False})
@@ -395,6 +420,25 @@ def play(cloud: LocalCloud, story: Story, page_dir: Path | None = None) -> None:
             f"pending {sync.get('pending')}"
         )
 
+    # private access after the audit -----------------------------------------------------------------------------
+    story.heading("Private DNS after the audit (GET /instances/{id}/private-access)")
+    row = _private_vpc(api, registry_id, vpc_id, lambda v: True) or {}
+    if row.get("dns") == "pending":
+        admin.expect("POST", "/_localcloud/timer/audit", 200, {})  # the first run may have found the endpoint new
+        row = _private_vpc(api, registry_id, vpc_id, lambda v: True) or {}
+    story.step(f"{PRIVATE_REGION} {vpc_id}: {row.get('status')}, accessIp {row.get('accessIp')}, dns {row.get('dns')}")
+    domain = api.expect("GET", f"/instances/{registry_id}/private-access", 200).get("domain")
+    if row.get("dns") == "enabled":
+        dns = tcr.call(
+            "DescribeInternalEndpointDnsStatus",
+            {"VpcSet": [{"InstanceId": registry_id, "VpcId": vpc_id, "EniLBIp": row.get("accessIp"),
+                         "UsePublicDomain": True, "RegionName": PRIVATE_REGION}]},
+        )  # fmt: skip
+        status = ((dns.get("VpcSet") or [{}])[0]).get("Status")
+        story.step(f"{domain} resolves to {row.get('accessIp')} inside {vpc_id} (TCR DNS status {status})")
+    else:
+        story.info(f"the private DNS record of {domain} is {row.get('dns')} (created by the audit once it converges)")
+
     # 8 -----------------------------------------------------------------------------------------------------------
     story.heading("The replication log (GET /instances/{id}/replication-logs, stored in COS)")
     records = _all_logs(api, registry_id)
@@ -458,7 +502,16 @@ def play(cloud: LocalCloud, story: Story, page_dir: Path | None = None) -> None:
     story.wrapped(str(link.get("url")))
 
     # 11 ----------------------------------------------------------------------------------------------------------
-    story.heading("Clean up (replicas through the API, then the instance)")
+    story.heading("Clean up (private access, replicas through the API, then the instance)")
+    detached = (
+        api.expect("DELETE", f"/instances/{registry_id}/private-access/{vpc_id}?region={PRIVATE_REGION}", 202).get(
+            "detached"
+        )
+        or {}
+    )
+    story.step(
+        f"DELETE private-access {vpc_id} ({PRIVATE_REGION}): 202, DNS record deleted: {detached.get('dnsDeleted')}"
+    )
     for rep_id, region in sorted(region_of.items(), key=lambda kv: kv[1]):
         api.expect("DELETE", f"/instances/{registry_id}/replicas/{rep_id}", 202)
         story.step(f"DELETE replica {region} ({rep_id}): 202")
@@ -477,6 +530,18 @@ def play(cloud: LocalCloud, story: Story, page_dir: Path | None = None) -> None:
 
     wait_for(f"instance {registry_id} to be deleted", instance_gone)
     story.step(f"{registry_id} deleted")
+
+
+def _private_vpc(
+    api: Http, registry_id: str, vpc_id: str, ok: Callable[[dict[str, Any]], Any]
+) -> dict[str, Any] | None:
+    """The VPC's row in GET private-access (under any region) when `ok` holds for it."""
+    view = api.expect("GET", f"/instances/{registry_id}/private-access", 200)
+    for region in view.get("regions") or []:
+        for vpc in region.get("vpcs") or []:
+            if vpc.get("vpcId") == vpc_id and ok(vpc):
+                return dict(vpc)
+    return None
 
 
 def create_instance(host_url: str | None = None, name: str = "demo-registry", namespace: str = NAMESPACE) -> str:

@@ -8,6 +8,7 @@ from shared import app, http
 from shared.errors import ApiError
 
 if TYPE_CHECKING:
+    from shared.private_access import PrivateAccessService
     from shared.replicas import ReplicaService
 
 PUBLIC = frozenset({("GET", "/healthz")})
@@ -33,6 +34,12 @@ def replica_service(services: app.Services) -> ReplicaService:
     return ReplicaService(
         services.tcr, services.config, store_factory=lambda: services.store, deadline=services.deadline
     )
+
+
+def private_access_service(services: app.Services) -> PrivateAccessService:
+    from shared.private_access import PrivateAccessService
+
+    return PrivateAccessService(services.tcr, lambda: services.store)
 
 
 PROFILE = app.Profile("replicas", default_limit_s=30.0, authenticate=authenticate)

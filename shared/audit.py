@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from shared import app, dashboard, jsontext, log, notify, regions, rules, schemas
+from shared import app, dashboard, jsontext, log, notify, reconcile, regions, rules, schemas
 from shared import policy as policy_mod
 from shared import records as rl
 from shared import replication_log as tlog
@@ -162,9 +162,7 @@ class InstanceAudit:
 
 
 class Auditor:
-    def __init__(
-        self, tcr: TcrPort, store: LogStorePort, config: Config, *, now: datetime, deadline: Deadline
-    ) -> None:
+    def __init__(self, tcr: TcrPort, store: LogStorePort, config: Config, *, now: datetime, deadline: Deadline) -> None:
         self.tcr = tcr
         self.store = store
         self.config = config
@@ -293,7 +291,8 @@ class Auditor:
             run.hints = {k: v for k, v in run.hints.items() if k in run.still_pending}
         if run.log_cursors != run.state.get("logCursors", {}) or run.hints != run.state.get("hints", {}):
             self._save_state(run)
-        findings = self._findings(inst, primary, views, run)
+        access = self._private_access(inst, views)
+        findings = self._findings(inst, primary, views, run, access)
         deliveries = self._deliver(run, notifier)
         report = {
             "registryId": registry_id,
@@ -323,6 +322,7 @@ class Auditor:
             "segmentsWritten": run.segments,
             "complete": run.complete,
             "findings": findings,
+            "privateAccess": access.report(),
             "notifications": {"kinds": _count(n.kind for n in run.notes), **notify.summarize(deliveries)},
         }
         return InstanceAudit(registry_id, report, run.notes, run.observations)
@@ -494,10 +494,21 @@ class Auditor:
                 )
         return notes
 
+    def _private_access(self, inst: Instance, views: list[ReplicaView]) -> reconcile.Converged:
+        """Private access converged to the state the replica API recorded (TCR failures: skipped, reported)."""
+        replicas = [Replica(v.replica_id, v.region, v.region_id, v.status) for v in views]
+        return reconcile.converge(self.tcr, self.store, inst, replicas, self.now)
+
     def _findings(
-        self, inst: Instance, primary: Region | None, views: list[ReplicaView], run: _Run
+        self,
+        inst: Instance,
+        primary: Region | None,
+        views: list[ReplicaView],
+        run: _Run,
+        access: reconcile.Converged | None = None,
     ) -> list[dict[str, Any]]:
-        """Policy drift and unhealthy replicas, each with its notification (one id per finding and day)."""
+        """Policy drift, unhealthy replicas and private access, each with its notification (one id per finding
+        and day)."""
         registry_id = inst.registry_id
         notes: list[notify.Notification] = []
         period = self.now.strftime("%Y-%m-%d")
@@ -518,6 +529,9 @@ class Auditor:
                     registry_id, p["replicaRegistryId"], p["region"], p["status"], period=period, detail=p.get("detail")
                 )
             )
+        for finding in access.findings if access is not None else []:
+            findings.append(finding)
+            notes.append(notify.PRIVATE_ACCESS_BUILDERS[finding["kind"]](registry_id, finding, period=period))
         run.notes.extend(notes)
         if run.notify:
             run.outbox.extend(n.body for n in notes)
@@ -585,6 +599,7 @@ def _publish_page(
         domain=inst.public_domain,
         duration_s=round(took, 1),
         links={"this report as JSON (replica API: GET .../report.json)": "report.json"},
+        private_access=(report.get("privateAccess") or {}).get("regions") or {},
     )
     for key in (rl.instance_report_key(registry_id, "html", day, run_id), rl.instance_report_key(registry_id, "html")):
         store.put_text(key, page, "text/html; charset=utf-8")

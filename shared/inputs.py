@@ -70,6 +70,46 @@ class DeleteInstance(NamedTuple):
         return cls(query.get("deleteBucket") == "true")
 
 
+class DeleteReplica(NamedTuple):
+    """The query of DELETE /instances/{registryId}/replicas/{replicaRegistryId}: detach the VPCs attached in the
+    replica's region first, only when asked."""
+
+    detach_private_access: bool = False
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> DeleteReplica:
+        schemas.validate("query.deleteReplica", query, where="query")
+        return cls(query.get("detachPrivateAccess") == "true")
+
+
+class AttachPrivateAccess(NamedTuple):
+    """The body of POST /instances/{registryId}/private-access."""
+
+    region: str  # a region name or a TCR region id, resolved by the service
+    vpc_id: str
+    subnet_id: str
+    dns: bool = True
+    dry_run: bool = False
+
+    @classmethod
+    def from_body(cls, body: Any) -> AttachPrivateAccess:
+        schemas.validate("privateAccess.attach", body)
+        return cls(body["region"], body["vpcId"], body["subnetId"], body.get("dns", True), body.get("dryRun", False))
+
+
+class DetachPrivateAccess(NamedTuple):
+    """The path and query of DELETE /instances/{registryId}/private-access/{vpcId}?region=REGION."""
+
+    vpc_id: str
+    region: str
+
+    @classmethod
+    def from_request(cls, vpc_id: str, query: Mapping[str, str]) -> DetachPrivateAccess:
+        schemas.validate("path.vpcId", vpc_id, where="path.vpcId")
+        schemas.validate("query.detachPrivateAccess", query, where="query")
+        return cls(vpc_id, query["region"])
+
+
 class LogQuery(NamedTuple):
     """The query of GET /instances/{registryId}/replication-logs; times parsed to UTC, seconds precision."""
 

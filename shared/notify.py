@@ -25,7 +25,16 @@ from shared.errors import ConfigError
 from shared.runtime import Deadline, RetryPolicy, retry
 
 SCHEMA_VERSION = 1
-KINDS = ("replicated", "late", "failed", "policy_violation", "replica_unhealthy")
+KINDS = (
+    "replicated",
+    "late",
+    "failed",
+    "policy_violation",
+    "replica_unhealthy",
+    "replica_without_private_access",
+    "private_access_failed",
+    "dns_missing",
+)
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
 ID_HEADER = "X-Notification-Id"
@@ -262,6 +271,41 @@ def replica_unhealthy(
     }
     key = (registry_id, replica_registry_id, status, period)
     return build("replica_unhealthy", key, fields, created_at=created_at)
+
+
+def private_access(
+    kind: str, registry_id: str, finding: Mapping[str, Any], *, period: str, created_at: float | None = None
+) -> Notification:
+    """One private-access finding of the audit (`replica_without_private_access`, `private_access_failed`,
+    `dns_missing`). One id per instance, replica or VPC, state and `period`."""
+    if kind not in ("replica_without_private_access", "private_access_failed", "dns_missing"):
+        raise ValueError(f"not a private-access finding: {kind!r}")
+    fields = {"registryId": registry_id, **{k: v for k, v in finding.items() if k != "kind"}, "period": period}
+    target = finding.get("replicaRegistryId") or finding.get("vpcId")
+    key = (registry_id, finding.get("region"), target, finding.get("status"), finding.get("dns"), period)
+    return build(kind, key, fields, created_at=created_at)
+
+
+def replica_without_private_access(registry_id: str, finding: Mapping[str, Any], *, period: str) -> Notification:
+    """A Running replica whose region has no VPC attached: nodes there pull over the public network."""
+    return private_access("replica_without_private_access", registry_id, finding, period=period)
+
+
+def private_access_failed(registry_id: str, finding: Mapping[str, Any], *, period: str) -> Notification:
+    """An attached VPC whose endpoint is neither Creating nor Running, or whose DNS record failed."""
+    return private_access("private_access_failed", registry_id, finding, period=period)
+
+
+def dns_missing(registry_id: str, finding: Mapping[str, Any], *, period: str) -> Notification:
+    """A DNS record asked for and created, that TCR does not report enabled."""
+    return private_access("dns_missing", registry_id, finding, period=period)
+
+
+PRIVATE_ACCESS_BUILDERS = {
+    "replica_without_private_access": replica_without_private_access,
+    "private_access_failed": private_access_failed,
+    "dns_missing": dns_missing,
+}
 
 
 # ---------------------------------------------------------------------------------------------------

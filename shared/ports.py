@@ -77,6 +77,27 @@ class SyncStatus(NamedTuple):
     one_entry_per_page: bool = False
 
 
+class InternalEndpoint(NamedTuple):
+    """A VPC attached to an instance for private access (DescribeInternalEndpoints, one `AccessVpc`).
+
+    TCR's AccessVpc names no region: the caller knows which region it attached the VPC in.
+    """
+
+    vpc_id: str
+    subnet_id: str
+    status: str  # TCR's Status as it reports it (Running once the endpoint serves)
+    access_ip: str | None  # AccessIp, the address the private DNS record points at (None until TCR has one)
+
+
+class EndpointDns(NamedTuple):
+    """The private DNS record of an instance's domain in one VPC (DescribeInternalEndpointDnsStatus,
+    one `VpcPrivateDomainStatus`)."""
+
+    vpc_id: str
+    status: str  # TCR's Status as it reports it: ENABLE, DISABLE, or ERROR (TCR could not read it)
+    region: str  # TCR's Region ("" when it names none)
+
+
 class TcrPort(Protocol):
     """The TCR Enterprise API as the services use it. Failures raise `ApiError` with the product's codes.
 
@@ -128,6 +149,66 @@ class TcrPort(Protocol):
         region: str | None = None,
     ) -> SyncStatus:
         """The replica's sync status; with `show_log`, page `page` (TCR's page number) of `limit` log entries."""
+        ...
+
+    # private access: VPCs attached to an instance (or in a replica's region), and its domain's DNS in them
+
+    def list_internal_endpoints(self, registry_id: str, *, region: str | None = None) -> list[InternalEndpoint]:
+        ...
+
+    def create_internal_endpoint(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        subnet_id: str,
+        region_name: str | None = None,
+        region_id: int | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        """Attach the VPC (`region_name`/`region_id`: a replica's region; none: the instance's own). The
+        endpoint is not Running yet: list it to follow it. ApiError AccessExists, VpcNotFound, NoReplicaInRegion."""
+        ...
+
+    def delete_internal_endpoint(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        subnet_id: str,
+        region_name: str | None = None,
+        region_id: int | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        """Detach the VPC (its DNS record first: TCR refuses while one remains). ApiError AccessNotFound."""
+        ...
+
+    def create_endpoint_dns(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        eni_lb_ip: str,
+        region_name: str | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        """Resolve the instance's public domain to `eni_lb_ip` (the endpoint's AccessIp) inside the VPC."""
+        ...
+
+    def delete_endpoint_dns(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        eni_lb_ip: str,
+        region_name: str | None = None,
+        *,
+        region: str | None = None,
+    ) -> None: ...
+
+    def endpoint_dns_status(
+        self, registry_id: str, vpcs: Sequence[tuple[str, str, str | None]], *, region: str | None = None
+    ) -> list[EndpointDns]:
+        """The DNS record's status in each VPC, given as (vpc id, AccessIp, region name or None)."""
         ...
 
 

@@ -259,12 +259,35 @@ class ReplicaService:
             },
         )
 
-    def delete(self, registry_id: str, replica_id: str) -> dict[str, Any]:
+    def delete(self, registry_id: str, replica_id: str, *, detach_private_access: bool = False) -> dict[str, Any]:
+        """Delete a replica. VPCs attached in its region would lose their registry silently (TCR removes their
+        endpoints with it): refused with PrivateAccessExists unless the caller asked to detach them first."""
         inst, rep = self._find_replica(registry_id, replica_id)
         if rep.region_id is None:
             raise ApiError("UpstreamError", f"TCR reported replica {replica_id} without a region id; retry later")
+        from shared.private_access import PrivateAccessService
+
+        access = PrivateAccessService(self.tcr, self._store)
+        detached: builtins.list[dict[str, Any]] = []
+        if rep.region != inst.region:
+            if detach_private_access:
+                detached = access.detach_region(registry_id, inst, rep.region)
+            else:
+                attached = access.attached_in(registry_id, inst, rep.region)
+                if attached:
+                    names = ", ".join(f"{a['vpcId']} (subnet {a['subnetId']})" for a in attached)
+                    raise ApiError(
+                        "PrivateAccessExists",
+                        f"{rep.region} has VPCs attached to {registry_id}: {names}; nodes there would lose the "
+                        f"registry. Detach them (DELETE /instances/{registry_id}/private-access/<vpcId>?region="
+                        f"{rep.region}) or retry with ?detachPrivateAccess=true",
+                        details={"vpcs": attached},
+                    )
         self.tcr.delete_replica(registry_id, replica_id, rep.region_id, region=inst.region)
-        return {"deleted": replica_view(rep, registry_id)}
+        answer: dict[str, Any] = {"deleted": replica_view(rep, registry_id)}
+        if detach_private_access:
+            answer["detachedPrivateAccess"] = detached
+        return answer
 
     def delete_instance(self, registry_id: str, *, delete_bucket: bool = False) -> dict[str, Any]:
         """Delete a primary; its COS bucket (every image) only when the caller asked for it."""

@@ -27,6 +27,9 @@ REGISTRY_ID = r"^tcr-[a-z0-9]{1,32}$(?!\n)"
 REPLICA_ID = r"^tcr-[a-z0-9]{1,32}(-[a-z0-9]{1,16}){0,3}$(?!\n)"
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$(?!\n)"
 REGION_REF = r"^([a-z]{2}-[a-z0-9-]{2,40}|[0-9]{1,6})$(?!\n)"
+# TCR's VPC and subnet ids (VPC API: vpc-/subnet- and 8 lower-case letters or digits)
+VPC_ID = r"^vpc-[a-z0-9]{8}$(?!\n)"
+SUBNET_ID = r"^subnet-[a-z0-9]{8}$(?!\n)"
 DIGEST = r"^[a-z0-9]+:[a-fA-F0-9]{32,256}$(?!\n)"
 # A tag as registries accept it; Harbor sends the digest as the tag of an untagged push.
 TAG = r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-fA-F0-9]{32,256})?$(?!\n)"
@@ -76,6 +79,30 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {"deleteBucket": {"enum": ["true", "false"]}},
+    },
+    "privateAccess.attach": {
+        "type": "object",
+        "required": ["region", "vpcId", "subnetId"],
+        "additionalProperties": False,
+        "properties": {
+            "region": {"type": "string", "pattern": REGION_REF},
+            "vpcId": {"type": "string", "pattern": VPC_ID},
+            "subnetId": {"type": "string", "pattern": SUBNET_ID},
+            "dns": {"type": "boolean"},
+            "dryRun": {"type": "boolean"},
+        },
+    },
+    "path.vpcId": {"type": "string", "pattern": VPC_ID},
+    "query.detachPrivateAccess": {
+        "type": "object",
+        "required": ["region"],
+        "additionalProperties": False,
+        "properties": {"region": {"type": "string", "pattern": REGION_REF}},
+    },
+    "query.deleteReplica": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"detachPrivateAccess": {"enum": ["true", "false"]}},
     },
     "query.replicationLogs": {
         "type": "object",

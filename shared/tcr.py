@@ -18,16 +18,25 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from shared import regions
 from shared import tcr_wire as wire
 from shared.config import Config
 from shared.errors import ApiError
-from shared.ports import Instance, Replica, SyncStatus
+from shared.ports import EndpointDns, Instance, InternalEndpoint, Replica, SyncStatus
 from shared.runtime import Deadline, RetryPolicy, retry
-from shared.tcr_errors import REGION_CODES, TcrApiError, TcrCallError, clip, map_error, scrub
+from shared.tcr_errors import (
+    ACCESS_EXISTS_CODES,
+    REGION_CODES,
+    TcrApiError,
+    TcrCallError,
+    access_error,
+    clip,
+    map_error,
+    scrub,
+)
 
 T = TypeVar("T")
 
@@ -389,7 +398,15 @@ class TcrAdapter:
             not_found="ReplicaNotFound",
         )
 
-    def _idempotent_delete(self, action: str, params: Mapping[str, Any], *, region: str, not_found: str) -> None:
+    def _idempotent_delete(
+        self,
+        action: str,
+        params: Mapping[str, Any],
+        *,
+        region: str,
+        not_found: str = "InstanceNotFound",
+        mapper: Callable[[TcrCallError], TcrApiError] | None = None,
+    ) -> None:
         uncertain = False
 
         def attempt(_n: int) -> None:
@@ -409,7 +426,7 @@ class TcrAdapter:
         try:
             self._retry(attempt, retryable, None)
         except TcrCallError as err:
-            raise map_error(err, not_found=not_found) from None
+            raise (mapper(err) if mapper else map_error(err, not_found=not_found)) from None
 
     # -- sync status and its log ------------------------------------------------------------------
 
@@ -441,6 +458,168 @@ class TcrAdapter:
             not_found="ReplicaNotFound",
         )
         return wire.sync_status(resp)
+
+    # -- private access (used by the private-access routes and the audit's reconciliation) ----------------
+
+    def list_internal_endpoints(self, registry_id: str, *, region: str | None = None) -> list[InternalEndpoint]:
+        resp = self._call(
+            "DescribeInternalEndpoints", {"RegistryId": registry_id}, region=self._region(region, registry_id)
+        )
+        return wire.internal_endpoints(resp)
+
+    def create_internal_endpoint(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        subnet_id: str,
+        region_name: str | None = None,
+        region_id: int | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        """Attach a VPC. After an ambiguous failure the attachment may exist: the list is checked before trying
+        again, and a conflict answer to our own retry is resolved by the list (as `create_replica` does)."""
+        params = _endpoint_params("Create", registry_id, vpc_id, subnet_id, region_name, region_id)
+        call_region = self._region(region, registry_id)
+        uncertain = False
+
+        def attached() -> bool:
+            listed = self.list_internal_endpoints(registry_id, region=call_region)
+            return any(e.vpc_id == vpc_id and e.subnet_id == subnet_id for e in listed)
+
+        def attempt(_n: int) -> None:
+            nonlocal uncertain
+            if uncertain and attached():
+                return
+            try:
+                self.call_once("ManageInternalEndpoint", params, call_region)
+            except TcrCallError as err:
+                if err.ambiguous:
+                    uncertain = True
+                elif err.code in ACCESS_EXISTS_CODES and uncertain and attached():
+                    return
+                raise
+
+        where = region_name or _name(region_id)
+        self._write(
+            attempt,
+            lambda err: access_error(err, operation="Create", vpc_id=vpc_id, subnet_id=subnet_id, region=where),
+        )
+
+    def delete_internal_endpoint(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        subnet_id: str,
+        region_name: str | None = None,
+        region_id: int | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        """Detach a VPC; a retry that finds it gone counts as done."""
+        self._idempotent_delete(
+            "ManageInternalEndpoint",
+            _endpoint_params("Delete", registry_id, vpc_id, subnet_id, region_name, region_id),
+            region=self._region(region, registry_id),
+            mapper=lambda err: access_error(
+                err, operation="Delete", vpc_id=vpc_id, subnet_id=subnet_id, region=region_name or _name(region_id)
+            ),
+        )
+
+    def create_endpoint_dns(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        eni_lb_ip: str,
+        region_name: str | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        """Resolve the instance's public domain (UsePublicDomain) to the endpoint inside the VPC. After an
+        ambiguous failure the record's status is read before trying again."""
+        params = _dns_params(registry_id, vpc_id, eni_lb_ip, region_name)
+        call_region = self._region(region, registry_id)
+        uncertain = False
+
+        def attempt(_n: int) -> None:
+            nonlocal uncertain
+            if uncertain:
+                status = self.endpoint_dns_status(registry_id, [(vpc_id, eni_lb_ip, region_name)], region=call_region)
+                if any(d.vpc_id == vpc_id and d.status.upper().startswith("ENABLE") for d in status):
+                    return
+            try:
+                self.call_once("CreateInternalEndpointDns", params, call_region)
+            except TcrCallError as err:
+                uncertain = uncertain or err.ambiguous
+                raise
+
+        self._write(attempt, map_error)
+
+    def delete_endpoint_dns(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        eni_lb_ip: str,
+        region_name: str | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        """Remove the VPC's DNS record of the instance's domain; a retry that finds it gone counts as done."""
+        self._idempotent_delete(
+            "DeleteInternalEndpointDns",
+            _dns_params(registry_id, vpc_id, eni_lb_ip, region_name),
+            region=self._region(region, registry_id),
+            mapper=lambda err: access_error(
+                err, operation="Delete", vpc_id=vpc_id, subnet_id=None, region=region_name, dns=True
+            ),
+        )
+
+    def endpoint_dns_status(
+        self, registry_id: str, vpcs: Sequence[tuple[str, str, str | None]], *, region: str | None = None
+    ) -> list[EndpointDns]:
+        if not vpcs:
+            return []
+        vpc_set = [_dns_params(registry_id, vpc, ip, name) for vpc, ip, name in vpcs]
+        resp = self._call(
+            "DescribeInternalEndpointDnsStatus", {"VpcSet": vpc_set}, region=self._region(region, registry_id)
+        )
+        return wire.endpoint_dns(resp)
+
+    def _write(self, attempt: Callable[[int], None], mapper: Callable[[TcrCallError], TcrApiError]) -> None:
+        """A write retried on rate limits and ambiguous failures (`attempt` re-checks before repeating)."""
+
+        def retryable(exc: Exception) -> bool:
+            return isinstance(exc, TcrCallError) and (exc.rate_limited or exc.ambiguous)
+
+        try:
+            self._retry(attempt, retryable, None)
+        except TcrCallError as err:
+            raise mapper(err) from None
+
+
+def _name(region_id: int | None) -> str | None:
+    """A region id's name, for messages (None: the instance's own region)."""
+    return regions.name_and_id(None, region_id)[0] if region_id is not None else None
+
+
+def _endpoint_params(
+    operation: str, registry_id: str, vpc_id: str, subnet_id: str, region_name: str | None, region_id: int | None
+) -> dict[str, Any]:
+    """ManageInternalEndpoint's request: RegionName/RegionId name a replica's region (none: the instance's)."""
+    params: dict[str, Any] = {"RegistryId": registry_id, "Operation": operation, "VpcId": vpc_id, "SubnetId": subnet_id}
+    if region_name:
+        params["RegionName"] = region_name
+    if region_id is not None:
+        params["RegionId"] = int(region_id)
+    return params
+
+
+def _dns_params(registry_id: str, vpc_id: str, eni_lb_ip: str, region_name: str | None) -> dict[str, Any]:
+    """The VPC and endpoint of a DNS record (Create/DeleteInternalEndpointDns, one VpcAndDomainInfo)."""
+    params: dict[str, Any] = {"InstanceId": registry_id, "VpcId": vpc_id, "EniLBIp": eni_lb_ip, "UsePublicDomain": True}
+    if region_name:
+        params["RegionName"] = region_name
+    return params
 
 
 _default: TcrAdapter | None = None

@@ -179,3 +179,42 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+# Private access (ManageInternalEndpoint). No TCR code names an unknown VPC or subnet, a region where the instance
+# has no replica, or a duplicate attachment (reference/tcr-private-access.md): these are read from the codes the
+# action documents (tencentcloud-sdk-go tcr client.go), for that action only; anything else maps as above.
+ACCESS_EXISTS_CODES = frozenset({"InternalError.ErrorConflict", "InternalError.ErrConflict", "ResourceInUse"})
+
+
+def access_error(
+    err: TcrCallError, *, operation: str, vpc_id: str, subnet_id: str | None, region: str | None, dns: bool = False
+) -> TcrApiError:
+    """Map a failed private-access write to its codes: `operation` Create or Delete (ManageInternalEndpoint's), or
+    with `dns` DeleteInternalEndpointDns (a record already gone is AccessNotFound)."""
+    code = err.code
+    subnet = f" (subnet {subnet_id})" if subnet_id else ""
+    where = f"VPC {vpc_id}{subnet} in {region or 'the instance region'}"
+    upstream = clip(err.message)
+    ref = err.reference
+    if operation == "Create" and code in ACCESS_EXISTS_CODES:
+        ours, text = "AccessExists", f"{where} is already attached: {upstream} {ref}; list the private access"
+    elif operation == "Create" and code in REGION_CODES:
+        ours = "NoReplicaInRegion"
+        text = f"TCR refused the region of {where}: {upstream} {ref}; create a replica in that region first"
+    elif operation == "Create" and (code == "InvalidParameter" or err.not_found):
+        ours = "VpcNotFound"
+        text = (
+            f"TCR refused {where}: {upstream} {ref}; check that the VPC and the subnet exist in that region "
+            "and that the instance has a replica there"
+        )
+    elif operation == "Delete" and err.not_found and not dns:
+        ours, text = "AccessNotFound", f"{where} is not attached: {upstream} {ref}"
+    elif operation == "Delete" and err.not_found:
+        ours, text = "AccessNotFound", f"{where} has no DNS record of the instance: {upstream} {ref}"
+    else:
+        return map_error(err)
+    tcr = {"code": code, "message": upstream}
+    if err.request_id:
+        tcr["requestId"] = err.request_id
+    return TcrApiError(ours, text, tcr_code=code, request_id=err.request_id, action=err.action, details={"tcr": tcr})

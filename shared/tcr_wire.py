@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared import regions
-from shared.ports import Instance, LogEntry, Replica, SyncStatus
+from shared.ports import EndpointDns, Instance, InternalEndpoint, LogEntry, Replica, SyncStatus
 from shared.times import parse_or_none
 
 NULL_TIME = "0001-01-01T00:00:00Z"  # TCR's "no time"
@@ -62,9 +62,7 @@ def instance(r: Mapping[str, Any]) -> Instance:
 
 
 def replica(r: Mapping[str, Any]) -> Replica:
-    region, region_id = regions.name_and_id(
-        r.get("ReplicationRegionName"), _region_id(r.get("ReplicationRegionId"))
-    )
+    region, region_id = regions.name_and_id(r.get("ReplicationRegionName"), _region_id(r.get("ReplicationRegionId")))
     created_at = _time(r.get("CreatedAt"))
     return Replica(
         replica_registry_id=_text(r.get("ReplicationRegistryId")),
@@ -110,3 +108,26 @@ def sync_status(response: Mapping[str, Any]) -> SyncStatus:
         entries=log_entries(log),
         one_entry_per_page=isinstance(log, Mapping),
     )
+
+
+def internal_endpoints(response: Mapping[str, Any]) -> list[InternalEndpoint]:
+    """A DescribeInternalEndpoints answer: its `AccessVpcSet` (null when none is attached)."""
+    return [
+        InternalEndpoint(
+            vpc_id=_text(r.get("VpcId")),
+            subnet_id=_text(r.get("SubnetId")),
+            status=_text(r.get("Status")),
+            access_ip=_text(r.get("AccessIp")) or None,
+        )
+        for r in response.get("AccessVpcSet") or ()
+        if isinstance(r, Mapping)
+    ]
+
+
+def endpoint_dns(response: Mapping[str, Any]) -> list[EndpointDns]:
+    """A DescribeInternalEndpointDnsStatus answer: its `VpcSet` of VpcPrivateDomainStatus."""
+    return [
+        EndpointDns(vpc_id=_text(r.get("VpcId")), status=_text(r.get("Status")), region=_text(r.get("Region")))
+        for r in response.get("VpcSet") or ()
+        if isinstance(r, Mapping)
+    ]

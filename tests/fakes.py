@@ -9,6 +9,12 @@ signature, as it holds the adapters. They behave as the adapters do where the se
   refuses to describe or list the replicas of a named instance that is not Running. It does not apply TCR's
   own region refusals to `create_replica` (the service checks the rules before any write; script one with
   `fail("create_replica", "CrossBorder")`), retry, or wait: a scripted failure is the adapter's final answer.
+  Private access: it refuses a VPC or subnet not added with `add_vpc` or of another region (VpcNotFound), a region
+  that is neither the instance's nor a replica's (NoReplicaInRegion), a second attachment of a VPC (AccessExists),
+  and an endpoint's deletion while its DNS record remains (TcrRefused, as TCR's ResourceInsufficient.ErrorVpcDnsStatus);
+  endpoints stay `new_endpoint_status` ("Creating") without an AccessIp until `run_endpoints`. It lists every
+  region's attachments under the instance (TCR's documents do not say whether the primary's list names those of
+  its replicas' regions), and names DNS status ENABLE or DISABLE (never TCR's ERROR unless scripted).
 - `FakeLogStore` keeps objects in a dict under the keys of shared.records (inbox objects with their payload in
   the key, unexpanded pushes, segments, TCR log archive, state, reports), so listing, expansion, resolution and
   queries see what the real store would. It does not compact segments (readers deduplicate either way), and
@@ -31,7 +37,7 @@ from shared import regions
 from shared.errors import ApiError, ConfigError
 from shared.logstore import InboxItem, Page, ResolveResult
 from shared.notify import Delivery, Notification
-from shared.ports import Instance, LogEntry, Replica, SyncStatus
+from shared.ports import EndpointDns, Instance, InternalEndpoint, LogEntry, Replica, SyncStatus
 from shared.records import PushEvent, Record
 from shared.runtime import Deadline
 from shared.tcr_errors import TcrApiError
@@ -51,7 +57,13 @@ _TCR_CODES = {
     "CrossBorder": "InvalidParameter.UnsupportedRegion",
     "Unavailable": "ClientNetworkError",
     "UpstreamError": "InternalError",
+    "AccessExists": "InternalError.ErrorConflict",
+    "AccessNotFound": "ResourceNotFound",
+    "VpcNotFound": "InvalidParameter",
+    "NoReplicaInRegion": "InvalidParameter.UnsupportedRegion",
 }
+# Product codes whose error carries TCR's own code and message (error.tcr), as the adapter's
+_WITH_TCR_DETAILS = frozenset({"TcrRefused", "AccessExists", "AccessNotFound", "VpcNotFound", "NoReplicaInRegion"})
 _ACTIONS = {
     "describe_instances": "DescribeInstances",
     "get_instance": "DescribeInstances",
@@ -61,6 +73,12 @@ _ACTIONS = {
     "delete_replica": "DeleteReplicationInstance",
     "delete_instance": "DeleteInstance",
     "sync_status": "DescribeReplicationInstanceSyncStatus",
+    "list_internal_endpoints": "DescribeInternalEndpoints",
+    "create_internal_endpoint": "ManageInternalEndpoint",
+    "delete_internal_endpoint": "ManageInternalEndpoint",
+    "create_endpoint_dns": "CreateInternalEndpointDns",
+    "delete_endpoint_dns": "DeleteInternalEndpointDns",
+    "endpoint_dns_status": "DescribeInternalEndpointDnsStatus",
 }
 
 
@@ -74,7 +92,7 @@ def tcr_error(code: str, method: str = "list_replicas", message: str = "") -> Ap
     tcr_code = _TCR_CODES.get(code, "InternalError")
     text = message or f"TCR {action} failed: scripted {code} (TCR {action} {tcr_code}, RequestId fake-request)"
     details = (
-        {"tcr": {"code": tcr_code, "message": text, "requestId": "fake-request"}} if code == "TcrRefused" else None
+        {"tcr": {"code": tcr_code, "message": text, "requestId": "fake-request"}} if code in _WITH_TCR_DETAILS else None
     )
     return TcrApiError(code, text, tcr_code=tcr_code, request_id="fake-request", action=action, details=details)
 
@@ -159,6 +177,7 @@ class FakeTcr(_Scripted):
         page_base: int = 1,
         new_replica_status: str = "Running",
         refuses_not_running: bool = True,
+        new_endpoint_status: str = "Creating",
     ) -> None:
         super().__init__()
         self.refuses_not_running = refuses_not_running
@@ -173,6 +192,11 @@ class FakeTcr(_Scripted):
         self.sync_pages: list[tuple[str, int | None, int]] = []  # (replica id, page, limit) of each log read
         self.deleted_instances: dict[str, bool] = {}  # registry id -> whether its bucket was to be deleted
         self._serial = 0
+        # private access
+        self.new_endpoint_status = new_endpoint_status
+        self.vpcs: dict[str, tuple[str, set[str]]] = {}  # vpc id -> (its region, its subnet ids): add_vpc
+        self.endpoints: dict[str, dict[str, tuple[InternalEndpoint, str]]] = {}  # registry -> vpc -> (it, region)
+        self.dns: dict[tuple[str, str], tuple[str, str]] = {}  # (registry id, vpc id) -> (EniLBIp, region name)
 
     def _error(self, code: str, method: str) -> ApiError:
         return tcr_error(code, method)
@@ -254,6 +278,18 @@ class FakeTcr(_Scripted):
         )
         self.logs.setdefault(replica_id, []).insert(0, entry)
         return entry
+
+    def add_vpc(self, vpc_id: str, region: str, *subnet_ids: str) -> None:
+        """A VPC (and its subnets) that private access may attach (any other is refused as VpcNotFound)."""
+        self.vpcs[vpc_id] = (region, set(subnet_ids) or {vpc_id.replace("vpc-", "subnet-")})
+
+    def run_endpoints(self, registry_id: str | None = None, status: str = "Running") -> None:
+        """The attachments (of one instance, or all) reach `status`, each with an AccessIp."""
+        for rid, attached in self.endpoints.items():
+            if registry_id not in (None, rid):
+                continue
+            for number, (vpc, (ep, region)) in enumerate(sorted(attached.items()), start=10):
+                attached[vpc] = (ep._replace(status=status, access_ip=ep.access_ip or f"10.0.0.{number}"), region)
 
     def set_sync(self, replica_id: str, status: str | None, last_sync: datetime | None) -> None:
         """What the sync status says whatever the log (e.g. synced, though the log names no image)."""
@@ -337,6 +373,99 @@ class FakeTcr(_Scripted):
         del self.instances[registry_id]
         self.replicas.pop(registry_id, None)
         self.deleted_instances[registry_id] = delete_bucket
+
+    # -- private access ------------------------------------------------------------------------------------------
+
+    def list_internal_endpoints(self, registry_id: str, *, region: str | None = None) -> list[InternalEndpoint]:
+        self._enter("list_internal_endpoints", registry_id)
+        self._instance(registry_id)
+        return [ep for ep, _ in self.endpoints.get(registry_id, {}).values()]
+
+    def create_internal_endpoint(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        subnet_id: str,
+        region_name: str | None = None,
+        region_id: int | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        method = "create_internal_endpoint"
+        self._enter(method, registry_id, vpc_id, subnet_id)
+        inst = self._instance(registry_id)
+        where = regions.name_and_id(region_name, region_id)[0] if region_name or region_id is not None else inst.region
+        if where != inst.region and not any(r.region == where for r in self.replicas.get(registry_id, [])):
+            raise tcr_error("NoReplicaInRegion", method, f"{registry_id} has no replica in {where}")
+        vpc = self.vpcs.get(vpc_id)
+        if vpc is None or vpc[0] != where or subnet_id not in vpc[1]:
+            raise tcr_error("VpcNotFound", method, f"no VPC {vpc_id} with subnet {subnet_id} in {where}")
+        attached = self.endpoints.setdefault(registry_id, {})
+        if vpc_id in attached:
+            raise tcr_error("AccessExists", method, f"{vpc_id} is already attached to {registry_id}")
+        attached[vpc_id] = (InternalEndpoint(vpc_id, subnet_id, self.new_endpoint_status, None), where)
+
+    def delete_internal_endpoint(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        subnet_id: str,
+        region_name: str | None = None,
+        region_id: int | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        method = "delete_internal_endpoint"
+        self._enter(method, registry_id, vpc_id, subnet_id)
+        self._instance(registry_id, running=False)
+        attached = self.endpoints.get(registry_id, {})
+        if vpc_id not in attached or attached[vpc_id][0].subnet_id != subnet_id:
+            raise tcr_error("AccessNotFound", method, f"{vpc_id} is not attached to {registry_id}")
+        if (registry_id, vpc_id) in self.dns:  # ResourceInsufficient.ErrorVpcDnsStatus: the DNS record goes first
+            raise tcr_error("TcrRefused", method, f"the DNS record of {vpc_id} is not deleted")
+        del attached[vpc_id]
+
+    def create_endpoint_dns(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        eni_lb_ip: str,
+        region_name: str | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        self._enter("create_endpoint_dns", registry_id, vpc_id)
+        inst = self._instance(registry_id)
+        found = self.endpoints.get(registry_id, {}).get(vpc_id)
+        if found is None or not found[0].access_ip or found[0].access_ip != eni_lb_ip:
+            raise tcr_error("TcrRefused", "create_endpoint_dns", f"{vpc_id} has no endpoint at {eni_lb_ip}")
+        self.dns[(registry_id, vpc_id)] = (eni_lb_ip, region_name or inst.region)
+
+    def delete_endpoint_dns(
+        self,
+        registry_id: str,
+        vpc_id: str,
+        eni_lb_ip: str,
+        region_name: str | None = None,
+        *,
+        region: str | None = None,
+    ) -> None:
+        self._enter("delete_endpoint_dns", registry_id, vpc_id)
+        self._instance(registry_id, running=False)
+        if self.dns.pop((registry_id, vpc_id), None) is None:
+            raise tcr_error("AccessNotFound", "delete_endpoint_dns", f"{vpc_id} has no DNS record of {registry_id}")
+
+    def endpoint_dns_status(
+        self, registry_id: str, vpcs: Sequence[tuple[str, str, str | None]], *, region: str | None = None
+    ) -> list[EndpointDns]:
+        self._enter("endpoint_dns_status", registry_id, *(vpc for vpc, _, _ in vpcs))
+        inst = self._instance(registry_id, running=False)
+        out = []
+        for vpc_id, _ip, name in vpcs:
+            record = self.dns.get((registry_id, vpc_id))
+            where = record[1] if record else (name or inst.region)
+            out.append(EndpointDns(vpc_id, "ENABLE" if record else "DISABLE", where))
+        return out
 
     def sync_status(
         self,

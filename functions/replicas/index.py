@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from shared import api, app, http, schemas
-from shared.inputs import CreateReplica, DeleteInstance, LogQuery, RegionsQuery, ReportLink
+from shared.inputs import (
+    AttachPrivateAccess,
+    CreateReplica,
+    DeleteInstance,
+    DeleteReplica,
+    DetachPrivateAccess,
+    LogQuery,
+    RegionsQuery,
+    ReportLink,
+)
 
 router = http.Router()
 
@@ -59,9 +68,34 @@ def create_replica(request: http.Request) -> http.Response:
 @router.route("DELETE", "/instances/{registryId}/replicas/{replicaRegistryId}")
 def delete_replica(request: http.Request) -> http.Response:
     registry_id, replica_id = _ids(request)
-    _no_query(request)
+    query = DeleteReplica.from_query(request.query)
     assert replica_id is not None
-    return http.Response(202, _service(request).delete(registry_id, replica_id))
+    answer = _service(request).delete(registry_id, replica_id, detach_private_access=query.detach_private_access)
+    return http.Response(202, answer)
+
+
+@router.route("GET", "/instances/{registryId}/private-access")
+def private_access(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    _no_query(request)
+    return http.Response(200, api.private_access_service(request.services).view(registry_id))
+
+
+@router.route("POST", "/instances/{registryId}/private-access")
+def attach_private_access(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    _no_query(request)
+    attach = AttachPrivateAccess.from_body(request.json())
+    answer = api.private_access_service(request.services).attach(registry_id, attach)
+    return http.Response(200 if attach.dry_run else 202, answer)
+
+
+@router.route("DELETE", "/instances/{registryId}/private-access/{vpcId}")
+def detach_private_access(request: http.Request) -> http.Response:
+    registry_id, _ = _ids(request)
+    detach = DetachPrivateAccess.from_request(request.params["vpcId"], request.query)
+    answer = api.private_access_service(request.services).detach(registry_id, detach.vpc_id, detach.region)
+    return http.Response(202, answer)
 
 
 @router.route("GET", "/instances/{registryId}/replicas/{replicaRegistryId}/sync-status")

@@ -35,8 +35,21 @@ DESIGN_CODES: dict[tuple[str, str], set[str]] = {
         "TcrRefused", "Throttled", "UpstreamError", "Unavailable",
     },
     ("DELETE", "/instances/{registryId}/replicas/{replicaRegistryId}"): {
-        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "TcrRefused", "Throttled",
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "PrivateAccessExists", "TcrRefused",
+        "Throttled", "UpstreamError", "Unavailable",
+    },
+    ("GET", "/instances/{registryId}/private-access"): {
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "InstanceNotRunning", "TcrRefused", "Throttled",
         "UpstreamError", "Unavailable",
+    },
+    ("POST", "/instances/{registryId}/private-access"): {
+        "Unauthorized", "InvalidJSON", "InvalidRequest", "InstanceNotFound", "InstanceNotRunning", "UnknownRegion",
+        "NoReplicaInRegion", "ReplicaNotRunning", "AccessExists", "VpcNotFound", "TcrRefused", "Throttled",
+        "UpstreamError", "Unavailable",
+    },
+    ("DELETE", "/instances/{registryId}/private-access/{vpcId}"): {
+        "Unauthorized", "InvalidRequest", "InstanceNotFound", "UnknownRegion", "AccessNotFound", "TcrRefused",
+        "Throttled", "UpstreamError", "Unavailable",
     },
     ("GET", "/instances/{registryId}/replicas/{replicaRegistryId}/sync-status"): {
         "Unauthorized", "InvalidRequest", "InstanceNotFound", "ReplicaNotFound", "InstanceNotRunning", "TcrRefused",
@@ -64,6 +77,9 @@ SUCCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/instances/{registryId}/report"): {"200"},
     ("GET", "/instances/{registryId}/report.json"): {"200"},
     ("GET", "/instances/{registryId}/report-link"): {"200"},
+    ("GET", "/instances/{registryId}/private-access"): {"200"},
+    ("POST", "/instances/{registryId}/private-access"): {"202", "200"},
+    ("DELETE", "/instances/{registryId}/private-access/{vpcId}"): {"202"},
 }
 
 
@@ -160,6 +176,8 @@ def test_parameter_patterns_match_the_validators() -> None:
                 assert param["schema"]["pattern"] == schemas.REGISTRY_ID
             if param["name"] == "replicaRegistryId":
                 assert param["schema"]["pattern"] == schemas.REPLICA_ID
+            if param["name"] == "vpcId":
+                assert param["schema"]["pattern"] == schemas.VPC_ID
 
 
 @pytest.mark.parametrize(
@@ -170,6 +188,9 @@ def test_parameter_patterns_match_the_validators() -> None:
         (("GET", "/instances/{registryId}/replicas"), "query.none"),
         (("DELETE", "/instances/{registryId}"), "query.deleteInstance"),
         (("GET", "/instances/{registryId}/report-link"), "query.reportLink"),
+        (("DELETE", "/instances/{registryId}/replicas/{replicaRegistryId}"), "query.deleteReplica"),
+        (("DELETE", "/instances/{registryId}/private-access/{vpcId}"), "query.detachPrivateAccess"),
+        (("GET", "/instances/{registryId}/private-access"), "query.none"),
     ],
 )
 def test_query_parameters_match_the_validators(key: tuple[str, str], schema_name: str) -> None:
@@ -188,6 +209,17 @@ def test_create_body_matches_the_validator() -> None:
     assert set(schema["properties"]) == set(wanted["properties"])
     assert schema["required"] == wanted["required"]
     assert schema.get("additionalProperties") is False
+
+
+def test_attach_body_matches_the_validator() -> None:
+    body = resolve(operations()[("POST", "/instances/{registryId}/private-access")]["requestBody"])
+    schema = body["content"]["application/json"]["schema"]
+    wanted = schemas.SCHEMAS["privateAccess.attach"]
+    assert set(schema["properties"]) == set(wanted["properties"])
+    assert schema["required"] == wanted["required"]
+    assert schema.get("additionalProperties") is False
+    for name in ("vpcId", "subnetId"):
+        assert schema["properties"][name]["pattern"] == wanted["properties"][name]["pattern"]
 
 
 # -- error codes ------------------------------------------------------------------------------------

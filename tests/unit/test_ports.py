@@ -62,6 +62,12 @@ def test_every_port_names_what_it_holds() -> None:
         "delete_replica",
         "delete_instance",
         "sync_status",
+        "list_internal_endpoints",
+        "create_internal_endpoint",
+        "delete_internal_endpoint",
+        "create_endpoint_dns",
+        "delete_endpoint_dns",
+        "endpoint_dns_status",
     ]
     assert set(members(ports.NotifierPort)) == {"enabled", "config_error", "send_all"}
 
