@@ -690,35 +690,14 @@ class LogStore:
         state_name = f"tcrlog-{replica_registry_id}"
         state = self.get_state(registry_id, state_name)
         seen: list[str] = [s for s in state.get("seen", []) if isinstance(s, str)]
-        seen_set = set(seen)
-        by_day: dict[str, list[dict[str, Any]]] = {}
-        for item in entries:
-            entry = rl.tcr_log_doc(item)
-            eid = rl.tcr_entry_id(registry_id, replica_registry_id, entry)
-            if eid in seen_set:
-                continue
-            seen_set.add(eid)
-            seen.append(eid)
-            when = entry.get("StartTime") or entry.get("EndTime")
-            try:
-                day = rl.day_of(when) if when else rl.day_of(_now_iso())
-            except ValueError:
-                day = rl.day_of(_now_iso())
-            doc = {
-                "entryId": eid,
-                "registryId": registry_id,
-                "replicaRegistryId": replica_registry_id,
-                "replicaRegion": replica_region,
-                **entry,
-            }
-            by_day.setdefault(day, []).append(doc)
-        for day, docs in sorted(by_day.items()):
-            key = rl.tcrlog_key(registry_id, replica_region, day, [d["entryId"] for d in docs])
-            self._put(key, rl.jsonl(docs), "application/x-ndjson")
-        new = sum(len(v) for v in by_day.values())
-        if new:
-            self.put_state(registry_id, {"seen": seen[-TCRLOG_SEEN_MAX:]}, state_name)
-        return new
+        batches, new_ids = rl.tcr_log_batches(
+            registry_id, replica_registry_id, replica_region, entries, seen, rl.day_of(_now_iso())
+        )
+        for key, body in batches:
+            self._put(key, body, "application/x-ndjson")
+        if new_ids:
+            self.put_state(registry_id, {"seen": (seen + new_ids)[-TCRLOG_SEEN_MAX:]}, state_name)
+        return len(new_ids)
 
 
 def should_retry(exc: Exception) -> bool:

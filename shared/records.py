@@ -795,6 +795,40 @@ def tcrlog_key(registry_id: str, replica_region: str, day: str, entry_ids: Itera
     return f"{tcrlog_prefix(registry_id, replica_region, day)}{_sha('tcrbatch', *sorted(set(entry_ids)))[:32]}.jsonl"
 
 
+def tcr_log_batches(
+    registry_id: str,
+    replica_registry_id: str,
+    replica_region: str,
+    entries: Iterable[LogEntry],
+    seen: Iterable[str],
+    today: str,
+) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """TCR log entries not in `seen`, one archive object per day of their start (else `today`):
+    ``([(key, JSON lines)], the new entry ids in order)``. Deterministic keys: a retried batch overwrites itself."""
+    known = set(seen)
+    new_ids: list[str] = []
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for item in entries:
+        entry = tcr_log_doc(item)
+        eid = tcr_entry_id(registry_id, replica_registry_id, entry)
+        if eid in known:
+            continue
+        known.add(eid)
+        new_ids.append(eid)
+        when = entry.get("StartTime") or entry.get("EndTime")
+        try:
+            day = day_of(when) if when else today
+        except ValueError:
+            day = today
+        doc = {"entryId": eid, "registryId": registry_id, "replicaRegistryId": replica_registry_id}
+        by_day.setdefault(day, []).append({**doc, "replicaRegion": replica_region, **entry})
+    batches = [
+        (tcrlog_key(registry_id, replica_region, day, [d["entryId"] for d in docs]), jsonl(docs))
+        for day, docs in sorted(by_day.items())
+    ]
+    return batches, new_ids
+
+
 def report_key(registry_id: str, day: str, run_id: str) -> str:
     return (
         f"{REPORTS_ROOT}/{_check_name('registryId', registry_id)}/{_check_day(day)}/{_check_name('runId', run_id)}.json"

@@ -756,23 +756,14 @@ class FakeLogStore(_Scripted):
         state_key = rl.state_key(registry_id, f"tcrlog-{replica_registry_id}")
         state = json.loads(self.objects[state_key].body) if state_key in self.objects else {}
         seen: list[str] = list(state.get("seen", []))
-        by_day: dict[str, list[dict[str, Any]]] = {}
-        for item in entries:
-            entry = rl.tcr_log_doc(item)
-            eid = rl.tcr_entry_id(registry_id, replica_registry_id, entry)
-            if eid in seen:
-                continue
-            seen.append(eid)
-            when = entry.get("StartTime") or entry.get("EndTime") or rl.iso_utc(self.now())
-            doc = {"entryId": eid, "registryId": registry_id, "replicaRegistryId": replica_registry_id}
-            by_day.setdefault(rl.day_of(when), []).append({**doc, "replicaRegion": replica_region, **entry})
-        for day, docs in sorted(by_day.items()):
-            key = rl.tcrlog_key(registry_id, replica_region, day, [d["entryId"] for d in docs])
-            self._put(key, rl.jsonl(docs), "application/x-ndjson")
-        new = sum(len(v) for v in by_day.values())
-        if new:
-            self._put(state_key, json.dumps({"seen": seen}).encode("utf-8"), "application/json")
-        return new
+        batches, new_ids = rl.tcr_log_batches(
+            registry_id, replica_registry_id, replica_region, entries, seen, rl.day_of(self.now())
+        )
+        for key, body in batches:
+            self._put(key, body, "application/x-ndjson")
+        if new_ids:
+            self._put(state_key, json.dumps({"seen": seen + new_ids}).encode("utf-8"), "application/json")
+        return len(new_ids)
 
     # -- the port: the replica API ------------------------------------------------------------------------------
 
