@@ -8,7 +8,7 @@ DEPLOYED := shared functions localcloud/worker.py  # what runs on SCF's Python 3
 export NO_PROXY := 127.0.0.1,localhost
 export no_proxy := 127.0.0.1,localhost
 
-.PHONY: all venv test lint unit demo serve bench package clean browser
+.PHONY: all venv test lint unit demo serve bench soak package clean browser
 
 all: test
 
@@ -46,6 +46,10 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# minutes: 2,000 pushes under injected faults (docs/performance.md); a short version runs in `make test`
+soak: $(STAMP)
+	$(PY) -m bench soak
 
 package: $(STAMP)
 	$(PY) -m bench.package
