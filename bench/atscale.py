@@ -5,7 +5,8 @@ replica count in BENCH_ATSCALE_REPLICAS (default 3,7: the most a mainland primar
 on its own localcloud: BENCH_ATSCALE_PUSHES pushes (default 200) through the real TCR trigger into the webhook's
 Function URL, then one audit run that resolves them all, then one idle audit run. Counts are `/_localcloud/stats`
 deltas; sizes are the bucket's objects by prefix (COS `list_objects` Size). BENCH_ATSCALE_SHAPE: TCR's
-ReplicationLog answer shape, "array" (default) or "object". Prints one JSON document.
+ReplicationLog answer shape, "array" (default) or "object". Then the cost of parsing one replica-day of
+BENCH_ATSCALE_PARSE records (default 10000,100000), as the audit's duplicate check does. Prints one JSON document.
 """
 
 from __future__ import annotations
@@ -172,6 +173,47 @@ def measure(replicas: int) -> dict[str, Any]:
         cloud.stop()
 
 
+PARSE_SIZES = [int(v) for v in (os.environ.get("BENCH_ATSCALE_PARSE") or "10000,100000").split(",") if v]
+
+
+def segment_parse(n: int) -> dict[str, Any]:
+    """What the audit's duplicate check pays to read one replica-day of `n` resolved records (`read_segments`:
+    parse the JSON lines, build Records, dedupe, keep the ids): seconds and traced Python heap at peak."""
+    import tracemalloc
+
+    from shared import records as rl
+
+    base = {
+        "eventType": "pushImage",
+        "registryId": "tcr-abcdefgh",
+        "primaryRegion": "ap-guangzhou",
+        "replicaRegistryId": "tcr-abcdefgh-8-abcdef",
+        "replicaRegion": "ap-beijing",
+        "namespace": "scale",
+        "repository": "app3",
+        "digest": "sha256:" + "a" * 64,
+        "pushedAt": "2026-12-01T13:50:18Z",
+        "operator": "100000000001",
+        "status": "replicated",
+        "replicatedAt": "2026-12-01T13:50:19Z",
+        "lagSeconds": 1.0,
+        "source": "audit",
+        "updatedAt": "2026-12-01T13:55:00Z",
+    }
+    data = rl.jsonl(
+        rl.Record(eventId=f"{i:040x}", tag=f"v{i}", **base).to_dict()
+        for i in range(n)  # type: ignore[arg-type]
+    )
+    tracemalloc.start()
+    started = time.perf_counter()
+    recs = rl.dedupe(rl.Record.from_dict(item) for item in rl.parse_jsonl(data))
+    ids = {r.record_id for r in recs if r.status != "pending"}
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"records": n, "ids": len(ids), "bytes": len(data), "seconds": round(seconds, 2), "peak_mib": peak >> 20}
+
+
 def main() -> int:
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     # TCR's ReplicationLog answer: "array" (20 entries a call, as the API doc's example) or "object" (one, as the SDK
@@ -179,7 +221,8 @@ def main() -> int:
     os.environ["LOCALCLOUD_REPLICATION_LOG_SHAPE"] = os.environ.get("BENCH_ATSCALE_SHAPE") or "array"
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    print(json.dumps([measure(r) for r in REPLICA_COUNTS], indent=1))
+    runs = [measure(r) for r in REPLICA_COUNTS]
+    print(json.dumps({"runs": runs, "segment_parse": [segment_parse(n) for n in PARSE_SIZES]}, indent=1))
     return 0
 
 
