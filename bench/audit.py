@@ -90,6 +90,22 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         import cProfile
 
         profiler = cProfile.Profile()
+    if os.environ.get("BENCH_AUDIT_TRACE"):  # development aid: what the audit holds at its first page's end
+        import tracemalloc
+
+        tracemalloc.start(3)
+        original = audit.Auditor._resolve_page
+
+        def traced(self: Any, run: Any, items: Any) -> None:
+            original(self, run, items)
+            snap = tracemalloc.take_snapshot()
+            current, peak = tracemalloc.get_traced_memory()
+            print(f"traced current {current / 2**20:.1f} MB, peak {peak / 2**20:.1f} MB", file=sys.stderr)
+            for stat in snap.statistics("lineno")[:25]:
+                print(stat, file=sys.stderr)
+            audit.Auditor._resolve_page = original  # type: ignore[method-assign]
+
+        audit.Auditor._resolve_page = traced  # type: ignore[method-assign]
     for n in range(MAX_RUNS):
         event = {
             "Type": "Timer",
@@ -277,6 +293,8 @@ def measure(size: int, shape: str, *, profile: bool = False) -> dict[str, Any]:
             check=False,
             timeout=SCF_LIMIT_S * MAX_RUNS,
         )
+        if os.environ.get("BENCH_AUDIT_TRACE"):
+            print(out.stderr[-8000:], file=sys.stderr)
         if out.returncode != 0:
             raise RuntimeError(f"the audit child failed: {out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -87,20 +87,31 @@ class LogRead:
     cursor: dict[str, Any] | None = None  # where the next run goes on (None: from the newest entry)
     status: str | None = None
     last_sync: datetime | None = None
-    _by_name: dict[str, list[Mention]] | None = field(default=None, repr=False, compare=False)
+    # (repository, tag) -> mentions; (repository, "") -> mentions naming no tag (they may be about any tag)
+    _by_image: dict[tuple[str, str], list[Mention]] | None = field(default=None, repr=False, compare=False)
 
     def mentions(self, record: rl.Record) -> list[Mention]:
-        """The entries naming this record's image, oldest start first (the log is indexed once per run)."""
-        if self._by_name is None:
-            self._by_name = {}
+        """The entries naming this record's image, oldest start first.
+
+        The log is indexed once per run by repository and tag, so matching a record costs the entries about its
+        own image, not every entry of its repository (which made a backlog of one busy repository quadratic).
+        """
+        if self._by_image is None:
+            self._by_image = {}
             for i, entry in enumerate(self.entries):
                 if entry.started is None:
                     continue
                 name, tags, digest = image_ref(entry.source or entry.destination)
-                self._by_name.setdefault(name, []).append(Mention(entry.started, i, entry, frozenset(tags), digest))
-            for found in self._by_name.values():
+                mention = Mention(entry.started, i, entry, frozenset(tags), digest)
+                for tag in tags or ("",):
+                    self._by_image.setdefault((name, tag), []).append(mention)
+            for found in self._by_image.values():
                 found.sort(key=lambda m: (m.started, m.position))
-        found = self._by_name.get(f"{record.namespace}/{record.repository}", [])
+        name = f"{record.namespace}/{record.repository}"
+        found = self._by_image.get((name, record.tag), [])
+        untagged = self._by_image.get((name, ""), []) if record.tag else []
+        if untagged:
+            found = sorted([*found, *untagged], key=lambda m: (m.started, m.position))
         return [m for m in found if m.names(record)]
 
     restart: bool = False  # a record written since the cursor's chain began is not covered: start over next run
