@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import json
 import re
+import sys
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -443,8 +444,8 @@ def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
             Record(
                 eventId=eid,
                 registryId=registry_id,
-                replicaRegistryId=replica_id,
-                replicaRegion=region,
+                replicaRegistryId=sys.intern(replica_id),  # a few replicas, named by every record of a page
+                replicaRegion=sys.intern(region),
                 updatedAt=updated_at,
                 **values,
             )
