@@ -37,7 +37,7 @@ SIZES = [
     for s in (os.environ.get("BENCH_AUDIT_RECORDS") or ("100,300" if SMOKE else "1000,10000,100000")).split(",")
     if s.strip()
 ]
-OBJECT_MAX = int(os.environ.get("BENCH_AUDIT_OBJECT_MAX") or "10000")
+OBJECT_MAX = int(os.environ.get("BENCH_AUDIT_OBJECT_MAX") or ("100" if SMOKE else "10000"))
 TCR_BUDGET = int(os.environ.get("BENCH_AUDIT_TCR_BUDGET") or "20000")
 PROFILE_AT = int(os.environ.get("BENCH_AUDIT_PROFILE_AT") or ("0" if SMOKE else "10000"))
 MAX_RUNS = 20
@@ -76,10 +76,23 @@ def _by_op(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], 
 # -- the child: the audit function's runs, in their own interpreter ------------------------------------------------
 
 
-def child(args: dict[str, Any]) -> dict[str, Any]:
-    """Audit runs until nothing is pending (or MAX_RUNS): per run wall time, remote calls, summary headline."""
+def _peak_rss_mb() -> float:
+    """This interpreter's peak resident set (VmHWM). Not `ru_maxrss`: Linux carries that across exec from the
+    process that started it (here the bench, holding localcloud's 100,000 objects)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def child(args: dict[str, Any]) -> dict[str, Any]:
+    """Audit runs until nothing is pending (or MAX_RUNS): per run wall time, remote calls, summary headline."""
     from shared import app, audit
 
     registry_id = args["registryId"]
@@ -90,7 +103,35 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         import cProfile
 
         profiler = cProfile.Profile()
-    if os.environ.get("BENCH_AUDIT_TRACE"):  # development aid: what the audit holds at its first page's end
+    if os.environ.get("BENCH_AUDIT_TRACE") == "rss":  # development aid: peak RSS after each phase
+
+        def rss(label: str) -> None:
+            print(f"{label}: peak RSS {_peak_rss_mb():.0f} MB", file=sys.stderr)
+
+        for name in ("_read_logs", "_resolve_page", "_sync", "_expand", "_private_access", "_findings", "_deliver"):
+            method = getattr(audit.Auditor, name)
+
+            def wrapped(self: Any, *a: Any, _m: Any = method, _n: str = name, **k: Any) -> Any:
+                rss(f"before {_n}")
+                out = _m(self, *a, **k)
+                rss(f"after {_n}")
+                return out
+
+            setattr(audit.Auditor, name, wrapped)
+        from shared import logstore
+
+        for name in ("_list", "_get", "_put", "_delete_many"):
+            method = getattr(logstore.LogStore, name)
+
+            def wrapped2(self: Any, *a: Any, _m: Any = method, _n: str = name, **k: Any) -> Any:
+                rss(f"before {_n}")
+                out = _m(self, *a, **k)
+                rss(f"after {_n}")
+                return out
+
+            setattr(logstore.LogStore, name, wrapped2)
+        rss("start")
+    elif os.environ.get("BENCH_AUDIT_TRACE"):  # development aid: what the audit holds at its first page's end
         import tracemalloc
 
         tracemalloc.start(3)
@@ -150,7 +191,7 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         stats.sort_stats("tottime").print_stats(25)
         with open(args["profile"], "w", encoding="utf-8") as fh:
             fh.write(args.get("profileTitle", "") + "\n" + out.getvalue())
-    return {"runs": runs, "peakRssMb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)}
+    return {"runs": runs, "peakRssMb": round(_peak_rss_mb(), 1)}
 
 
 # -- the parent: localcloud, the backlog, the check ---------------------------------------------------------------
@@ -305,9 +346,103 @@ def measure(size: int, shape: str, *, profile: bool = False) -> dict[str, Any]:
         cloud.stop()
 
 
+def _per_record(got: dict[str, Any]) -> float:
+    return sum(r["seconds"] for r in got["runs"]) / got["records"]
+
+
+def _calls(got: dict[str, Any], part: str) -> int:
+    return sum(r[part] for r in got["runs"])
+
+
+def _log_calls(got: dict[str, Any]) -> int:
+    return sum(r["tcrByOp"].get("DescribeReplicationInstanceSyncStatus", 0) for r in got["runs"])
+
+
+def _log_floor(got: dict[str, Any]) -> int:
+    """The fewest log reads that show every entry once: per replica, its entries (one per push) 20 per call in the
+    array shape, one per call in the object shape."""
+    per_call = 20 if got["shape"] == "array" else 1
+    return len(REPLICA_REGIONS) * -(-got["pushes"] // per_call)
+
+
+def _line(got: dict[str, Any]) -> str:
+    runs = got["runs"]
+    return (
+        f"  ({got['shape']:>6} shape, {got['records']:>7} records = {got['pushes']} pushes x {len(REPLICA_REGIONS)}: "
+        f"{len(runs)} run(s), {sum(r['seconds'] for r in runs):.1f} s, TCR {_calls(got, 'tcr')} "
+        f"(log {_log_calls(got)}, floor {_log_floor(got)}), COS {_calls(got, 'cos')}, peak RSS {got['peakRssMb']} MB, "
+        f"exactly once {got['check']['exactlyOnce']}/{got['records']})"
+    )
+
+
 def run(results: Results) -> None:
-    results.begin("audit", f"audit (pending records = pushes x 10 replicas; sizes {SIZES})")
-    raise NotImplementedError
+    sizes = sorted(set(SIZES))
+    plan = [(size, "array") for size in sizes] + [(size, "object") for size in sizes if size <= OBJECT_MAX]
+    results.begin(
+        "audit",
+        f"audit (a record = one push x one of {len(REPLICA_REGIONS)} replicas; sizes {sizes}; TCR log shapes: array "
+        f"at every size, object up to {OBJECT_MAX}; TCR call budget {TCR_BUDGET} per run; peak RSS of the audit's "
+        "own interpreter)",
+    )
+    got: dict[tuple[int, str], dict[str, Any]] = {}
+    for size, shape in plan:
+        got[(size, shape)] = measure(size, shape, profile=size == PROFILE_AT and shape == "array")
+        print(_line(got[(size, shape)]), flush=True)
+    smallest, largest = sizes[0], sizes[-1]
+    again = None
+    if largest != smallest:  # the floor of time per record measured again after the largest, noise both sides
+        again = measure(smallest, "array")
+        print(_line(again) + " (again)", flush=True)
+    results.figure("sizes", sizes)
+    results.figure("tcrCallBudget", TCR_BUDGET)
+    results.figure(
+        "measured",
+        [
+            {
+                "shape": g["shape"],
+                "records": g["records"],
+                "pushes": g["pushes"],
+                "replicas": len(REPLICA_REGIONS),
+                "runs": len(g["runs"]),
+                "seconds": round(sum(r["seconds"] for r in g["runs"]), 3),
+                "tcrCalls": _calls(g, "tcr"),
+                "tcrLogCalls": _log_calls(g),
+                "tcrLogFloor": _log_floor(g),
+                "cosCalls": _calls(g, "cos"),
+                "cosByOp": [r["cosByOp"] for r in g["runs"]],
+                "peakRssMb": g["peakRssMb"],
+                "seedSeconds": round(g["seedSeconds"], 1),
+                "check": g["check"],
+            }
+            for g in [*got.values(), *([again] if again else [])]
+        ],
+    )
+    # calls per record at 10,000 (or the size nearest it)
+    at = min(sizes, key=lambda n: abs(n - 10000))
+    for shape in ("array", "object"):
+        g = got.get((at, shape))
+        if g is None:
+            continue
+        total = _calls(g, "tcr") + _calls(g, "cos")
+        results.target(f"audit: remote calls per record at {at} ({shape} shape, COS+TCR)", total / at, 0.05, "calls")
+        results.target(f"audit: COS calls per record at {at} ({shape} shape)", _calls(g, "cos") / at, 0.05, "calls")
+        results.target(
+            f"audit: TCR log reads / floor at {at} ({shape} shape: {20 if shape == 'array' else 1} entries a call)",
+            _log_calls(g) / _log_floor(g),
+            1.1,
+        )
+    small = got[(smallest, "array")]
+    floor = min(_per_record(small), _per_record(again)) if again else _per_record(small)
+    big = got[(largest, "array")]
+    results.target(f"audit: time per record at {largest} / at {smallest} (array shape)", _per_record(big) / floor, 1.3)
+    results.target(f"audit: peak RSS at {largest} records (SCF memory 128 MB)", big["peakRssMb"], 128, "MB")
+    results.target(
+        f"audit: longest run at {largest} records (SCF timeout 900 s)", max(r["seconds"] for r in big["runs"]), 900, "s"
+    )
+    results.target(f"audit: runs needed at {largest} records (array shape)", len(big["runs"]), 1, "runs")
+    wrong = sum(g["records"] - g["check"]["exactlyOnce"] + g["check"]["inboxLeft"] for g in got.values())
+    wrong += sum(g["check"]["unexpected"] + g["check"]["notReplicated"] for g in got.values())
+    results.target("audit: records not resolved exactly once, replicated (every size and shape)", wrong, 0, "records")
 
 
 if __name__ == "__main__":

@@ -312,7 +312,7 @@ class Auditor:
                 for v in views
             ],
             "unexpandedEvents": expansion,
-            "pendingBefore": len(run.seen),
+            "pendingBefore": run.seen_count,
             "resolved": {"replicated": run.counts["replicated"], "failed": run.counts["failed"]},
             "alreadyResolved": run.counts["settled"],
             "stillPending": len(run.still_pending),
@@ -390,8 +390,15 @@ class Auditor:
         The outbox and the announcement state are saved before the inbox changes, so a crash or an SCF
         retry can repeat the page but never lose a notice or announce one twice.
         """
-        pending = [r for item in items for r in item.records if r.status == "pending" and r.record_id not in run.seen]
-        run.seen.update(r.record_id for r in pending)
+        pending = [
+            r
+            for item in items
+            for r in item.records
+            if r.status == "pending" and r.replicaRegistryId not in run.seen.get(r.eventId, ())
+        ]
+        for rec in pending:
+            run.seen[rec.eventId] = (*run.seen.get(rec.eventId, ()), rec.replicaRegistryId)
+        run.seen_count += len(pending)
         if not pending:
             return
         settled = self._already_resolved(run, pending)
@@ -548,7 +555,9 @@ class _Run:
     registry_id: str
     replicas: dict[str, ReplicaView]
     options: Options
-    seen: set[tuple[str, str]] = field(default_factory=set)
+    # eventId -> the replicas whose record of it this run decided (an event's replica ids are few and interned)
+    seen: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    seen_count: int = 0
     still_pending: set[str] = field(default_factory=set)
     resolved_ids: set[str] = field(default_factory=set)
     late_seen: set[str] = field(default_factory=set)
