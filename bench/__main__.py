@@ -19,6 +19,7 @@ SCENARIOS = {
     "cold_start": "bench.cold",
     "webhook": "bench.webhook",
     "audit": "bench.audit",
+    "log_query": "bench.logquery",
 }
 NOT_BY_DEFAULT = {"soak"}
 
