@@ -137,14 +137,17 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         tracemalloc.start(3)
         original = audit.Auditor._resolve_page
 
+        snaps: list[Any] = []
+
         def traced(self: Any, run: Any, items: Any) -> None:
             original(self, run, items)
             snap = tracemalloc.take_snapshot()
             current, peak = tracemalloc.get_traced_memory()
             print(f"traced current {current / 2**20:.1f} MB, peak {peak / 2**20:.1f} MB", file=sys.stderr)
-            for stat in snap.statistics("lineno")[:25]:
+            stats = snap.compare_to(snaps[-1], "lineno") if snaps else snap.statistics("lineno")
+            for stat in stats[:12]:
                 print(stat, file=sys.stderr)
-            audit.Auditor._resolve_page = original  # type: ignore[method-assign]
+            snaps[:] = [snap]
 
         audit.Auditor._resolve_page = traced  # type: ignore[method-assign]
     for n in range(MAX_RUNS):
@@ -335,7 +338,7 @@ def measure(size: int, shape: str, *, profile: bool = False) -> dict[str, Any]:
             timeout=SCF_LIMIT_S * MAX_RUNS,
         )
         if os.environ.get("BENCH_AUDIT_TRACE"):
-            print(out.stderr[-8000:], file=sys.stderr)
+            print(out.stderr[-200000:], file=sys.stderr)
         if out.returncode != 0:
             raise RuntimeError(f"the audit child failed: {out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
