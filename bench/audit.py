@@ -8,14 +8,18 @@ every replica's TCR replication log names it, and waits until TCR has replicated
 
 The audit then runs in a child interpreter (as SCF runs it: its own process, the product's `audit.handle` with an
 SCF context of 900 s), run after run until nothing is pending; the child reports each run's wall time, the remote
-calls it cost (localcloud's stats, TCR and COS apart) and its peak RSS (`ru_maxrss`, whole interpreter: SDKs and
-all). Afterwards every record is checked through the real COS SDK: the inbox is empty and every record is in a
-segment exactly once, replicated.
+calls it cost (localcloud's stats, TCR and COS apart) and its peak RSS (VmHWM of its own interpreter: the SDKs and
+all, as SCF's memory limit counts it). Afterwards every record is checked through the real COS SDK: the inbox is
+empty and every record is in a segment exactly once, replicated.
 
 Sizes: BENCH_AUDIT_RECORDS (default "1000,10000,100000"). Shapes of TCR's log answer
 (LOCALCLOUD_REPLICATION_LOG_SHAPE): "array" (20 entries per call) at every size, "object" (one entry per call, so
 one TCR call per record) at the sizes up to BENCH_AUDIT_OBJECT_MAX (default 10000). The audit's TCR call budget per
 run is BENCH_AUDIT_TCR_BUDGET (default 20000, the configuration's maximum): runs needed are counted.
+BENCH_AUDIT_PROFILE_AT (default 10000): the size whose first run (array shape) is profiled with cProfile into
+bench/results/audit-profile.txt. BENCH_AUDIT_TRACE=rss|1 (development aid): the child prints its peak RSS around
+each phase, or tracemalloc's growth per inbox page.
+`python -m bench.audit measure N array|object [profile]` measures one size and prints it.
 """
 
 from __future__ import annotations
@@ -438,6 +442,13 @@ def run(results: Results) -> None:
     floor = min(_per_record(small), _per_record(again)) if again else _per_record(small)
     big = got[(largest, "array")]
     results.target(f"audit: time per record at {largest} / at {smallest} (array shape)", _per_record(big) / floor, 1.3)
+    middle = [n for n in sizes if smallest < n < largest]
+    if middle:  # the same ratio where fixed costs no longer hide the per-record ones
+        results.target(
+            f"audit: time per record at {largest} / at {middle[-1]} (array shape)",
+            _per_record(big) / _per_record(got[(middle[-1], "array")]),
+            1.3,
+        )
     results.target(f"audit: peak RSS at {largest} records (SCF memory 128 MB)", big["peakRssMb"], 128, "MB")
     results.target(
         f"audit: longest run at {largest} records (SCF timeout 900 s)", max(r["seconds"] for r in big["runs"]), 900, "s"

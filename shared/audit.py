@@ -169,7 +169,7 @@ class Auditor:
         self.policy = policy_mod.parse(config.policy)
         self.tcr_budget = config.audit_tcr_call_budget
         self.tcr_calls = 0  # DescribeReplicationInstanceSyncStatus calls of this run, all instances
-        self.image_keys: dict[tuple[str, str], tuple[str, str]] = {}  # shared by the replicas' log indexes
+        self.log_pool: dict[Any, Any] = {}  # values shared by the replicas' log indexes (replication_log.index)
 
     def _replicas(self, inst: Instance) -> list[ReplicaView]:
         return [ReplicaView.of(rep) for rep in self.tcr.list_replicas(inst.registry_id, region=inst.region)]
@@ -200,7 +200,7 @@ class Auditor:
         view.last_sync = view.log.last_sync
         archived = [e for e in view.log.entries if e.finished]  # an entry in progress changes later
         count = self.store.archive_tcr_log(registry_id, view.replica_id, view.region, archived) if archived else 0
-        view.log.index(self.image_keys)  # the run keeps what matching needs, not the entries (memory stays small)
+        view.log.index(self.log_pool)  # the run keeps what matching needs, not the entries (memory stays small)
         return count
 
     def _health(self, views: Iterable[ReplicaView]) -> list[dict[str, Any]]:

@@ -94,28 +94,29 @@ class LogRead:
     # the mentions naming no tag (they may be about any tag)
     _by_image: dict[tuple[str, str], Mention | list[Mention]] | None = field(default=None, repr=False, compare=False)
 
-    def index(self, keys: dict[tuple[str, str], tuple[str, str]] | None = None) -> None:
+    def index(self, pool: dict[Any, Any] | None = None) -> None:
         """Index the entries by repository and tag, then let them go: what a run keeps of a log of 10,000 entries
         is their mentions (~0.3 KB each), not the entries as TCR's answers held them (~1.5 KB each).
 
         Matching a record then costs the entries about its own image, not every entry of its repository (which
         made a backlog of one busy repository quadratic). Called by `mentions` when needed; once indexed,
-        `entries` is empty. `keys`: one key object per image, shared by the logs of a run's replicas.
+        `entries` is empty. `pool`: equal values (image keys, times: a backlog's pushes share their seconds) kept
+        once, for the logs of all the replicas a run reads.
         """
         if self._by_image is not None:
             return
         by_image: dict[tuple[str, str], Mention | list[Mention]] = {}
-        keys = {} if keys is None else keys
+        keys: dict[Any, Any] = {} if pool is None else pool
         for i, entry in enumerate(self.entries):
             if entry.started is None:
                 continue
             name, tags, digest = image_ref(entry.source or entry.destination)
             succeeded = entry.status.lower() in SUCCEEDED
             mention = Mention(
-                entry.started,
-                i,
+                keys.setdefault(entry.started, entry.started),
+                keys.setdefault(i, i),  # positions repeat from one replica's log to the next
                 sys.intern(entry.status),
-                entry.ended,
+                None if entry.ended is None else keys.setdefault(entry.ended, entry.ended),
                 "" if succeeded else entry.source,
                 sys.intern(digest),
             )
