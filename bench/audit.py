@@ -393,8 +393,10 @@ def run(results: Results) -> None:
     )
     got: dict[tuple[int, str], dict[str, Any]] = {}
     for size, shape in plan:
-        got[(size, shape)] = measure(size, shape, profile=size == PROFILE_AT and shape == "array")
+        got[(size, shape)] = measure(size, shape)
         print(_line(got[(size, shape)]), flush=True)
+    if PROFILE_AT:  # profiled apart: cProfile slows the run it watches
+        print(_line(measure(PROFILE_AT, "array", profile=True)) + f" (profiled: {PROFILE_PATH.name})", flush=True)
     smallest, largest = sizes[0], sizes[-1]
     again = None
     if largest != smallest:  # the floor of time per record measured again after the largest, noise both sides
