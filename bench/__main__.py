@@ -18,6 +18,8 @@ from bench.results import ROOT, Results
 SCENARIOS = {
     "cold_start": "bench.cold",
     "webhook": "bench.webhook",
+    "audit": "bench.audit",
+    "log_query": "bench.logquery",
     "polling": "bench.polling",
 }
 NOT_BY_DEFAULT = {"soak"}

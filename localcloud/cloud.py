@@ -5,7 +5,8 @@
         cloud.host_url             # http://127.0.0.1:<port>: /replicas/..., /webhook..., /_localcloud/...
 
 Admin surface on the function host port (not part of any Tencent API):
-    POST   /_localcloud/push             -> TcrService.admin_push (200 {"digest": ...}; its errors keep their status)
+    POST   /_localcloud/push             -> TcrService.admin_push (200 {"digest": ...}; its errors keep their status);
+                                            {"pushes": [push, ...]} (up to 1000): each in order, 200 {"results": [...]}
     POST   /_localcloud/instance-status  -> pin an instance's Registry.Status ({"registryId", "status"}; 400, 404)
     GET    /_localcloud/vpcs?region=R    -> the VPC catalogue {"vpcs": [{"vpcId", "region", "cidr", "subnets"}]}
     POST   /_localcloud/vpcs             -> add a VPC with one subnet ({"region", "cidr"?}; 400 on bad input)
@@ -48,6 +49,7 @@ LOG_BUCKET = f"tcr-replication-log-{APPID}"
 LOG_BUCKET_REGION = "ap-guangzhou"
 DEFAULT_PORT = 9000
 STATE_VERSION = 1
+MAX_BULK_PUSHES = 1000  # pushes in one bulk /_localcloud/push
 
 
 def base_port(prog: str = "localcloud") -> int:
@@ -349,7 +351,26 @@ class LocalCloud:
 
     def _push(self, req: Request) -> Response:
         assert self.tcr is not None
-        return self._admin_call(req, self.tcr.admin_push, "{registryId, namespace, repository, tag}")
+        return self._admin_call(req, self._push_one_or_many, "{registryId, namespace, repository, tag}")
+
+    def _push_one_or_many(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One push, or `{"pushes": [...]}`: each in order, as if sent one by one (a bench seeds thousands). The
+        first refused push stops the batch with its status and index; the pushes before it stay done."""
+        from localcloud.tcr import AdminError
+
+        assert self.tcr is not None
+        if "pushes" not in body:
+            return dict(self.tcr.admin_push(body))
+        pushes = body["pushes"]
+        if set(body) != {"pushes"} or not isinstance(pushes, list) or not 1 <= len(pushes) <= MAX_BULK_PUSHES:
+            raise AdminError(400, f'a bulk push is {{"pushes": [push, ...]}} with 1 to {MAX_BULK_PUSHES} pushes')
+        results = []
+        for index, push in enumerate(pushes):
+            try:
+                results.append(self.tcr.admin_push(push))
+            except AdminError as exc:
+                raise AdminError(exc.status, f"pushes[{index}]: {exc.message} ({index} done before it)") from None
+        return {"results": results}
 
     def _instance_status(self, req: Request) -> Response:
         assert self.tcr is not None

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 DEPLOYING_GRACE = timedelta(minutes=30)
 CLOCK_SKEW = timedelta(seconds=2)
 LATE_MEMORY = 20000
-SUCCEEDED = ("succeed", "success", "succeeded")
+SUCCEEDED = tlog.SUCCEEDED
 FAILED = ("failed", "fail", "error")
 MAX_OUTBOX = 2000  # notices a receiver keeps refusing are dropped (oldest first) past this many
 
@@ -127,12 +127,11 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
         if mention.started + CLOCK_SKEW < pushed:
             continue
         named = True
-        entry = mention.entry
-        state = entry.status.lower()
+        state = mention.status.lower()
         if state in SUCCEEDED:  # a later success outweighs an earlier failure
-            return Decision("replicated", entry.ended or mention.started, "TCR replication log")
+            return Decision("replicated", mention.ended or mention.started, "TCR replication log")
         if state in FAILED and not failure and log.judged_on(mention.position, record):
-            failure = f"TCR replication log reports {entry.status} for {entry.source}"
+            failure = f"TCR replication log reports {mention.status} for {mention.source}"
     if failure:
         return Decision("failed", None, failure)
     hint = None
@@ -157,8 +156,7 @@ def decide(record: rl.Record, replica: ReplicaView | None, now: datetime, sla: i
 class InstanceAudit:
     registry_id: str
     report: dict[str, Any]
-    notifications: list[notify.Notification]
-    observations: list[Any] = field(default_factory=list)  # what was decided per (push, replica): the dashboard
+    observations: list[Any] = field(default_factory=list)  # what the dashboard can use of this run's decisions
 
 
 class Auditor:
@@ -171,6 +169,7 @@ class Auditor:
         self.policy = policy_mod.parse(config.policy)
         self.tcr_budget = config.audit_tcr_call_budget
         self.tcr_calls = 0  # DescribeReplicationInstanceSyncStatus calls of this run, all instances
+        self.log_pool: dict[Any, Any] = {}  # values shared by the replicas' log indexes (replication_log.index)
 
     def _replicas(self, inst: Instance) -> list[ReplicaView]:
         return [ReplicaView.of(rep) for rep in self.tcr.list_replicas(inst.registry_id, region=inst.region)]
@@ -200,7 +199,9 @@ class Auditor:
         view.sync_status = view.log.status
         view.last_sync = view.log.last_sync
         archived = [e for e in view.log.entries if e.finished]  # an entry in progress changes later
-        return self.store.archive_tcr_log(registry_id, view.replica_id, view.region, archived) if archived else 0
+        count = self.store.archive_tcr_log(registry_id, view.replica_id, view.region, archived) if archived else 0
+        view.log.index(self.log_pool)  # the run keeps what matching needs, not the entries (memory stays small)
+        return count
 
     def _health(self, views: Iterable[ReplicaView]) -> list[dict[str, Any]]:
         problems = []
@@ -265,6 +266,7 @@ class Auditor:
         # always kept: a silent run (notify:false) or a disabled notifier leaves queued notices for a notifying run
         run.outbox = [n for n in run.state.get("outbox", []) if isinstance(n, dict)]
         run.hints = {k: v for k, v in dict(run.state.get("hints") or {}).items() if isinstance(v, str)}
+        run.reopened = run.late_seen | set(run.hints)  # what the dashboard history may show open
         cursors = dict(run.state.get("logCursors") or {})
         run.log_cursors = {k: v for k, v in cursors.items() if k in run.replicas and isinstance(v, dict)}
         expansion = {"expanded": 0, "records": 0, "nothingOwed": 0, "duplicates": 0}
@@ -310,7 +312,7 @@ class Auditor:
                 for v in views
             ],
             "unexpandedEvents": expansion,
-            "pendingBefore": len(run.seen),
+            "pendingBefore": run.seen_count,
             "resolved": {"replicated": run.counts["replicated"], "failed": run.counts["failed"]},
             "alreadyResolved": run.counts["settled"],
             "stillPending": len(run.still_pending),
@@ -323,9 +325,9 @@ class Auditor:
             "complete": run.complete,
             "findings": findings,
             "privateAccess": access.report(),
-            "notifications": {"kinds": _count(n.kind for n in run.notes), **notify.summarize(deliveries)},
+            "notifications": {"kinds": dict(run.note_kinds), **notify.summarize(deliveries)},
         }
-        return InstanceAudit(registry_id, report, run.notes, run.observations)
+        return InstanceAudit(registry_id, report, run.observations)
 
     def _expand(
         self, inst: Instance, views: list[ReplicaView], items: list[InboxItem], counts: dict[str, int]
@@ -388,18 +390,27 @@ class Auditor:
         The outbox and the announcement state are saved before the inbox changes, so a crash or an SCF
         retry can repeat the page but never lose a notice or announce one twice.
         """
-        pending = [r for item in items for r in item.records if r.status == "pending" and r.record_id not in run.seen]
-        run.seen.update(r.record_id for r in pending)
+        pending = [
+            r
+            for item in items
+            for r in item.records
+            if r.status == "pending" and r.replicaRegistryId not in run.seen.get(r.eventId, ())
+        ]
+        for rec in pending:
+            run.seen[rec.eventId] = (*run.seen.get(rec.eventId, ()), rec.replicaRegistryId)
+        run.seen_count += len(pending)
         if not pending:
             return
         settled = self._already_resolved(run, pending)
         run.counts["settled"] += len(settled)
-        run.resolved_ids.update(f"{e}:{r}" for e, r in settled)
         for e, r in settled:
             run.hints.pop(f"{e}:{r}", None)
+            if f"{e}:{r}" in run.late_seen:
+                run.resolved_ids.add(f"{e}:{r}")
         pending = [r for r in pending if r.record_id not in settled]
         resolved: list[rl.Record] = []
         notes: list[notify.Notification] = []
+        observed: list[dashboard.Observation] = []
         for record in pending:
             status, at, reason, hint = decide(
                 record, run.replicas.get(record.replicaRegistryId), self.now, run.options.sla_seconds
@@ -415,12 +426,13 @@ class Auditor:
                 run.hints.pop(rid, None)
             # TCR's times are whole seconds: an end can read earlier than the push by a fraction
             lag = round(max(0.0, (at - rl.parse_time(record.pushedAt)).total_seconds()), 3) if at else None
-            run.observations.append(_observation(record, status, lag, (hint or "") if unconfirmed else ""))
+            observed.append(_observation(record, status, lag, (hint or "") if unconfirmed else ""))
             if status in ("replicated", "failed"):
                 resolved.append(
                     record.with_status(status, updated_at=self.now, replicated_at=at, lag_seconds=lag, source="audit")
                 )
-                run.resolved_ids.add(rid)
+                if rid in run.late_seen:  # (only what was announced late matters: the state's late list)
+                    run.resolved_ids.add(rid)
                 if status == "failed":
                     notes.append(notify.failed(*_image_args(record), reason))
                 continue
@@ -436,9 +448,9 @@ class Auditor:
                     note.body["hint"] = hint
                 notes.append(note)
         notes.extend(self._announce_complete_events(run, pending, resolved))
-        run.notes.extend(notes)
-        if run.notify:
-            run.outbox.extend(n.body for n in notes)
+        _note(run, notes)
+        # what the dashboard can use, not one observation per record (memory stays bounded over 100,000 records)
+        run.observations = dashboard.reduce([*run.observations, *observed], run.reopened)
         self._save_state(run)
         if resolved or settled:
             result = self.store.resolve(run.registry_id, resolved, items, settled=settled)
@@ -532,9 +544,7 @@ class Auditor:
         for finding in access.findings if access is not None else []:
             findings.append(finding)
             notes.append(notify.PRIVATE_ACCESS_BUILDERS[finding["kind"]](registry_id, finding, period=period))
-        run.notes.extend(notes)
-        if run.notify:
-            run.outbox.extend(n.body for n in notes)
+        _note(run, notes)
         return findings
 
 
@@ -545,7 +555,9 @@ class _Run:
     registry_id: str
     replicas: dict[str, ReplicaView]
     options: Options
-    seen: set[tuple[str, str]] = field(default_factory=set)
+    # eventId -> the replicas whose record of it this run decided (an event's replica ids are few and interned)
+    seen: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    seen_count: int = 0
     still_pending: set[str] = field(default_factory=set)
     resolved_ids: set[str] = field(default_factory=set)
     late_seen: set[str] = field(default_factory=set)
@@ -553,8 +565,9 @@ class _Run:
     counts: dict[str, int] = field(
         default_factory=lambda: {"replicated": 0, "failed": 0, "late": 0, "pending": 0, "settled": 0, "unconfirmed": 0}
     )
-    notes: list[Any] = field(default_factory=list)
+    note_kinds: dict[str, int] = field(default_factory=dict)  # notices of this run by kind (the report)
     observations: list[Any] = field(default_factory=list)
+    reopened: set[str] = field(default_factory=set)  # record ids earlier runs left late or unconfirmed
     outbox: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     hints: dict[str, str] = field(default_factory=dict)  # record id -> the replica's last sync (no log entry)
@@ -564,6 +577,14 @@ class _Run:
     newly_late: int = 0
     segments: int = 0
     complete: bool = True
+
+
+def _note(run: _Run, notes: list[notify.Notification]) -> None:
+    """Count this run's notices by kind; queue them when it notifies."""
+    for n in notes:
+        run.note_kinds[n.kind] = run.note_kinds.get(n.kind, 0) + 1
+    if run.notify:
+        run.outbox.extend(n.body for n in notes)
 
 
 def _observation(record: rl.Record, status: str, lag: float | None, hint: str) -> dashboard.Observation:
@@ -799,13 +820,6 @@ def _headline(report: Mapping[str, Any]) -> dict[str, Any]:
         "unconfirmed": report["unconfirmed"],
         "findings": len(report["findings"]),
     }
-
-
-def _count(kinds: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for kind in kinds:
-        out[kind] = out.get(kind, 0) + 1
-    return out
 
 
 def _notifier(config: Config) -> notify.Notifier:

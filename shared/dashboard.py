@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -115,6 +115,45 @@ def merge(history: Mapping[str, Any] | None, observations: Iterable[Observation]
     }
     newest_open = dict(sorted(still_open.items(), key=lambda kv: kv[1]["pushedAt"], reverse=True)[:MAX_OPEN])
     return {"version": HISTORY_VERSION, "samples": samples, "pushes": latest, "open": newest_open}
+
+
+def _top(observations: list[Observation], key: Callable[[Observation], Any], n: int) -> set[int]:
+    """Positions of the `n` greatest observations by `key`, and of every one tied with the n-th."""
+    if len(observations) <= n:
+        return set(range(len(observations)))
+    keys = [key(ob) for ob in observations]
+    cut = sorted(keys, reverse=True)[n - 1]
+    return {i for i, k in enumerate(keys) if k >= cut}
+
+
+def reduce(observations: Sequence[Observation], reopened: Container[str] = ()) -> list[Observation]:
+    """The observations `merge` can still use: merging them gives the same history as merging them all.
+
+    Lets an audit keep its observations page by page in bounded memory (a run of 100,000 records decides
+    100,000): per replica the newest MAX_SAMPLES lag samples, every observation of the newest MAX_PUSHES pushes,
+    the newest MAX_OPEN open ones (ties kept), and any that closes an item the history may hold open
+    (`reopened`: the ``<eventId>:<replicaRegistryId>`` keys that earlier runs left late or unconfirmed).
+    Each (push, replica) must be observed at most once across the reduced lists, as in one audit run.
+    """
+    obs = list(observations)
+    keep: set[int] = set()
+    by_replica: dict[str, list[int]] = {}
+    for i, ob in enumerate(obs):
+        if ob.status == "replicated" and ob.lag_seconds is not None:
+            by_replica.setdefault(ob.replica_id, []).append(i)
+    for positions in by_replica.values():
+        chosen = [obs[i] for i in positions]
+        keep.update(
+            positions[j] for j in _top(chosen, lambda o: (_iso(o.pushed_at), float(o.lag_seconds or 0)), MAX_SAMPLES)
+        )
+    newest_events = {obs[i].event_id for i in _top(obs, lambda o: (_iso(o.pushed_at), o.event_id), MAX_PUSHES)}
+    open_positions = [i for i, ob in enumerate(obs) if ob.status in OPEN_STATUSES or ob.hint]
+    chosen = [obs[i] for i in open_positions]
+    keep.update(open_positions[j] for j in _top(chosen, lambda o: _iso(o.pushed_at), MAX_OPEN))
+    for i, ob in enumerate(obs):
+        if ob.event_id in newest_events or f"{ob.event_id}:{ob.replica_id}" in reopened:
+            keep.add(i)
+    return [obs[i] for i in sorted(keep)]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import json
 import re
+import sys
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -443,8 +444,8 @@ def parse_inbox_key(key: str, updated_at: str = "") -> InboxKey:
             Record(
                 eventId=eid,
                 registryId=registry_id,
-                replicaRegistryId=replica_id,
-                replicaRegion=region,
+                replicaRegistryId=sys.intern(replica_id),  # a few replicas, named by every record of a page
+                replicaRegion=sys.intern(region),
                 updatedAt=updated_at,
                 **values,
             )
@@ -860,9 +861,19 @@ def _filters_tag(filters: dict[str, Any]) -> str:
     return _sha("filters", json.dumps(filters, sort_keys=True, default=str))[:8]
 
 
-def encode_cursor(position: tuple[str, str, str], filters: dict[str, Any]) -> str:
-    """Opaque, URL-safe cursor: the last returned sort key, bound to the query's filters, with a check sum."""
-    body = json.dumps({"v": 1, "k": list(position), "f": _filters_tag(filters)}, separators=(",", ":"))
+_VIEW_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def encode_cursor(position: tuple[str, str, str], filters: dict[str, Any], view: str | None = None) -> str:
+    """Opaque, URL-safe cursor: the last returned sort key, bound to the query's filters, with a check sum.
+
+    `view`: the id of what the first page read, when the instance that answered keeps it for the next pages."""
+    doc: dict[str, Any] = {"v": 1, "k": list(position), "f": _filters_tag(filters)}
+    if view is not None:
+        if not _VIEW_RE.fullmatch(view):
+            raise ValueError("a view id is 16 lowercase hex digits")
+        doc["s"] = view
+    body = json.dumps(doc, separators=(",", ":"))
     check = _sha("cursor", body)[:8]
     return _b64((body + check).encode("utf-8"))
 
@@ -889,4 +900,20 @@ def decode_cursor(cursor: str, filters: dict[str, Any]) -> tuple[str, str, str]:
     key = doc.get("k")
     if not isinstance(key, list) or len(key) != 3 or not all(isinstance(k, str) for k in key):
         raise ValueError("cursor is malformed")
+    view = doc.get("s")
+    if view is not None and (not isinstance(view, str) or not _VIEW_RE.fullmatch(view)):
+        raise ValueError("cursor is malformed")
     return (key[0], key[1], key[2])
+
+
+def cursor_view(cursor: str | None) -> str | None:
+    """The view id a cursor carries (None: none, or not a well-formed cursor; `decode_cursor` checks it)."""
+    if not cursor:
+        return None
+    try:
+        text = _unb64(cursor).decode("utf-8")
+        doc = json.loads(text[:-8])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    view = doc.get("s") if isinstance(doc, dict) else None
+    return view if isinstance(view, str) and _VIEW_RE.fullmatch(view) else None

@@ -89,6 +89,26 @@ def settle_delay(created_at: datetime | None, now: datetime) -> float:
     return max(0.0, (settled - now).total_seconds())
 
 
+VIEW_STATE_TTL_S = 300.0
+_view_states: dict[str, tuple[float, str, dict[str, Any]]] = {}  # view id -> (kept at, registry id, audit state)
+
+
+def _view_state(view: str | None, registry_id: str) -> dict[str, Any] | None:
+    kept = _view_states.get(view) if view else None
+    if kept is None or kept[1] != registry_id or time.monotonic() - kept[0] > VIEW_STATE_TTL_S:
+        return None
+    return kept[2]
+
+
+def _keep_view_state(view: str, registry_id: str, state: dict[str, Any]) -> None:
+    now = time.monotonic()
+    _view_states[view] = (now, registry_id, state)
+    for key in [k for k, v in _view_states.items() if now - v[0] > VIEW_STATE_TTL_S]:
+        del _view_states[key]
+    while len(_view_states) > 32:
+        del _view_states[next(iter(_view_states))]
+
+
 class ReplicaService:
     """Replica operations over a TCR adapter and (for logs and pending counts) the COS log store."""
 
@@ -337,19 +357,30 @@ class ReplicaService:
             limit=query.limit,
             cursor=query.cursor,
         )
-        body = self._as_audited(registry_id, page.to_body())
+        from shared import records  # the log store imported it already
+
+        views = (records.cursor_view(query.cursor), records.cursor_view(page.next_cursor))
+        body = self._as_audited(registry_id, page.to_body(), views)
         if unresolved:
             body["records"] = [r for r in body["records"] if r.get("status") == query.status]
         return body
 
-    def _as_audited(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _as_audited(
+        self, registry_id: str, body: dict[str, Any], views: tuple[str | None, str | None] = (None, None)
+    ) -> dict[str, Any]:
         """Pending records as the last audit judged them: `late` once it announced them late, with its hint when
-        the replica synced without TCR's log naming the image (its state object: one GET per page, none per record).
+        the replica synced without TCR's log naming the image (its state object: one GET per page, none per record;
+        none for the next pages of a query whose first page read it: `views`, the view the request's cursor named
+        and the one its next cursor names, see LogStore.query).
         """
         pending = [r for r in body.get("records", []) if r.get("status") == "pending"]
         if not pending:
             return body
-        state = self._store().get_state(registry_id)
+        state = _view_state(views[0], registry_id)
+        if state is None:
+            state = self._store().get_state(registry_id)
+        if views[1]:
+            _keep_view_state(views[1], registry_id, state)
         late = {str(i) for i in state.get("late") or [] if isinstance(i, str)}
         kept = state.get("hints")
         hints: dict[str, Any] = kept if isinstance(kept, dict) else {}

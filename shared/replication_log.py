@@ -17,6 +17,7 @@ to its push, the next run starts over from the newest entry. A cursor older than
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -27,6 +28,7 @@ from shared.ports import LogEntry, SyncStatus
 from shared.times import parse_or_none
 
 PAGE = 20  # TCR's largest log page
+SUCCEEDED = ("succeed", "success", "succeeded")  # TCR's log statuses of a finished replication, lower-cased
 ORDER_MARGIN = timedelta(seconds=10)  # the log is newest first by start time, give or take this
 YOUNG_MARGIN = timedelta(seconds=2)  # COS LastModified and the function's clock may disagree this much
 CURSOR_LIFE = timedelta(days=1)  # then a pass starts over from the newest entry (nothing stale lingers)
@@ -60,16 +62,17 @@ def written_before(record: rl.Record, since: datetime) -> bool:
 
 
 class Mention(NamedTuple):
+    """What matching needs of one entry naming an image (kept, one per entry and tag, for a whole run: small)."""
+
     started: datetime
-    position: int  # in LogRead.entries
-    entry: LogEntry
-    tags: frozenset[str]
+    position: int  # in LogRead.entries as read (the entries themselves are let go by `index`)
+    status: str
+    ended: datetime | None
+    source: str  # for a failure's message; "" for an entry that succeeded
     digest: str
 
     def names(self, record: rl.Record) -> bool:
-        """About this record's image: the tag and the digest where the entry carries them."""
-        if self.tags and record.tag not in self.tags:
-            return False
+        """About this record's image: the digest where the entry carries one (the tag is the index's)."""
         return not (self.digest and record.digest and self.digest != record.digest)
 
 
@@ -87,20 +90,61 @@ class LogRead:
     cursor: dict[str, Any] | None = None  # where the next run goes on (None: from the newest entry)
     status: str | None = None
     last_sync: datetime | None = None
-    _by_name: dict[str, list[Mention]] | None = field(default=None, repr=False, compare=False)
+    # (repository, tag) -> its mention, or its mentions oldest first when there are several; (repository, "") ->
+    # the mentions naming no tag (they may be about any tag)
+    _by_image: dict[tuple[str, str], Mention | list[Mention]] | None = field(default=None, repr=False, compare=False)
+
+    def index(self, pool: dict[Any, Any] | None = None) -> None:
+        """Index the entries by repository and tag, then let them go: what a run keeps of a log of 10,000 entries
+        is their mentions (~0.3 KB each), not the entries as TCR's answers held them (~1.5 KB each).
+
+        Matching a record then costs the entries about its own image, not every entry of its repository (which
+        made a backlog of one busy repository quadratic). Called by `mentions` when needed; once indexed,
+        `entries` is empty. `pool`: equal values (image keys, times: a backlog's pushes share their seconds) kept
+        once, for the logs of all the replicas a run reads.
+        """
+        if self._by_image is not None:
+            return
+        by_image: dict[tuple[str, str], Mention | list[Mention]] = {}
+        keys: dict[Any, Any] = {} if pool is None else pool
+        for i, entry in enumerate(self.entries):
+            if entry.started is None:
+                continue
+            name, tags, digest = image_ref(entry.source or entry.destination)
+            succeeded = entry.status.lower() in SUCCEEDED
+            mention = Mention(
+                keys.setdefault(entry.started, entry.started),
+                keys.setdefault(i, i),  # positions repeat from one replica's log to the next
+                sys.intern(entry.status),
+                None if entry.ended is None else keys.setdefault(entry.ended, entry.ended),
+                "" if succeeded else entry.source,
+                sys.intern(digest),
+            )
+            for tag in tags or ("",):
+                key = keys.setdefault((name, tag), (sys.intern(name), sys.intern(tag)))
+                known = by_image.get(key)
+                if known is None:
+                    by_image[key] = mention  # one mention per image is the rule: no list for it
+                elif isinstance(known, list):
+                    known.append(mention)
+                else:
+                    by_image[key] = [known, mention]
+        for found in by_image.values():
+            if isinstance(found, list):
+                found.sort(key=lambda m: (m.started, m.position))
+        self._by_image = by_image
+        self.entries = []
 
     def mentions(self, record: rl.Record) -> list[Mention]:
-        """The entries naming this record's image, oldest start first (the log is indexed once per run)."""
-        if self._by_name is None:
-            self._by_name = {}
-            for i, entry in enumerate(self.entries):
-                if entry.started is None:
-                    continue
-                name, tags, digest = image_ref(entry.source or entry.destination)
-                self._by_name.setdefault(name, []).append(Mention(entry.started, i, entry, frozenset(tags), digest))
-            for found in self._by_name.values():
-                found.sort(key=lambda m: (m.started, m.position))
-        found = self._by_name.get(f"{record.namespace}/{record.repository}", [])
+        """The entries naming this record's image, oldest start first."""
+        if self._by_image is None:
+            self.index()
+        assert self._by_image is not None
+        name = f"{record.namespace}/{record.repository}"
+        found = _listed(self._by_image.get((name, record.tag)))
+        untagged = _listed(self._by_image.get((name, ""))) if record.tag else []
+        if untagged:
+            found = sorted([*found, *untagged], key=lambda m: (m.started, m.position))
         return [m for m in found if m.names(record)]
 
     restart: bool = False  # a record written since the cursor's chain began is not covered: start over next run
@@ -122,6 +166,12 @@ class LogRead:
     def judged_on(self, index: int, record: rl.Record) -> bool:
         """A failure at `index` counts when every newer entry was read, now or (for old records) before."""
         return index < self.top or self.is_old(record)
+
+
+def _listed(found: Mention | list[Mention] | None) -> list[Mention]:
+    if found is None:
+        return []
+    return found if isinstance(found, list) else [found]
 
 
 class _Pager:

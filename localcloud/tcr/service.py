@@ -5,6 +5,7 @@ See docs/localcloud-tcr.md for which behaviour is documented TCR behaviour and w
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import json
@@ -134,6 +135,7 @@ class TcrService:
         self._stats_lock = threading.Lock()
         self._ids = random.Random()
         self._s = _empty_state()
+        self._last_end: dict[str, float | None] = {}  # replica id -> latest EndTime of its log (a cache of _s)
         self._sched = Scheduler()
         self._handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
             "CreateInstance": self._create_instance,
@@ -231,6 +233,7 @@ class TcrService:
                 state[key] = copy.deepcopy(value)
         with self._lock:
             self._s = state
+            self._last_end = {}
             now = self._now()
             for replica_id, entries in state["replicationLogs"].items():
                 for entry in entries:
@@ -540,6 +543,7 @@ class TcrService:
             del self._s["replicas"][replica_id]
             self._drop_private_access(registry_id, rep["ReplicationRegionName"])
             self._s["replicationLogs"].pop(replica_id, None)
+            self._last_end.pop(replica_id, None)
         return {}
 
     def _describe_replication_instances(self, p: dict[str, Any], region: str) -> dict[str, Any]:
@@ -603,12 +607,13 @@ class TcrService:
         with self._lock:
             self._instance(registry_id, region)
             self._replica(replica_id, registry_id, region_id)
-            entries = list(reversed(self._s["replicationLogs"].get(replica_id, [])))  # newest first
-            done = [e for e in entries if e["end"] is not None]
-            status = entries[0]["Status"] if entries else "StatusUnKnow"
-            last = max((e["end"] for e in done), default=None)
+            log = self._s["replicationLogs"].get(replica_id, [])  # oldest first; answered newest first
+            status = log[-1]["Status"] if log else "StatusUnKnow"
+            if replica_id not in self._last_end:
+                self._last_end[replica_id] = max((e["end"] for e in log if e["end"] is not None), default=None)
+            last = self._last_end[replica_id]
             start = (max(page_no, 1) - 1) * limit
-            page = [self._log_view(e) for e in entries[start : start + limit]]
+            page = [self._log_view(log[-1 - i]) for i in range(start, min(start + limit, len(log)))]
         out: dict[str, Any] = {
             "ReplicationStatus": status,
             "ReplicationTime": iso_z(last) if last is not None else "0001-01-01T00:00:00Z",
@@ -1224,10 +1229,15 @@ class TcrService:
 
     def _complete(self, replica_id: str, entry_id: int) -> None:
         with self._lock:
-            for entry in self._s["replicationLogs"].get(replica_id, []):
-                if entry["_id"] == entry_id and entry["Status"] == "InProgress":
-                    entry["Status"] = "Failed" if entry["_fail"] else "Succeed"
-                    entry["end"] = self._now()
+            log = self._s["replicationLogs"].get(replica_id, [])
+            at = bisect.bisect_left(log, entry_id, key=lambda e: e["_id"])  # ids grow as entries are appended
+            entry = log[at] if at < len(log) else None
+            if entry is not None and entry["_id"] == entry_id and entry["Status"] == "InProgress":
+                entry["Status"] = "Failed" if entry["_fail"] else "Succeed"
+                entry["end"] = self._now()
+                if replica_id in self._last_end:
+                    last = self._last_end[replica_id]
+                    self._last_end[replica_id] = entry["end"] if last is None else max(last, entry["end"])
 
     def _deliver(
         self, registry_id: str, log_id: int, url: str, headers: dict[str, str], data: bytes, plan: list[bool]

@@ -631,3 +631,23 @@ def test_session_localcloud_composes_the_real_services(localcloud: LocalCloud, c
     assert "Error" in json.loads(body)["Response"]  # TCR's envelope: an unsigned call is refused, not crashed
     assert cloud_env["REPLICAS_URL"] == f"{localcloud.host_url}/replicas"
     assert cloud_env["API_TOKEN"]
+
+
+def test_bulk_admin_push_pushes_in_order_and_names_the_one_refused(localcloud, cloud_env) -> None:
+    from tests.integration.support import call, create_instance, tcr_client
+
+    tcr = tcr_client(cloud_env)
+    registry_id = create_instance(tcr)
+    url = localcloud.host_url + "/_localcloud/push"
+    pushes = [{"registryId": registry_id, "namespace": "bulk", "repository": "app", "tag": f"v{i}"} for i in range(3)]
+    status, body = call("POST", url, {"pushes": pushes})
+    assert status == 200 and [r["digest"][:7] for r in body["results"]] == ["sha256:"] * 3
+    bad = [{**pushes[0], "tag": "w0"}, {**pushes[1], "registryId": "tcr-nosuch"}, {**pushes[2], "tag": "w2"}]
+    status, body = call("POST", url, {"pushes": bad})
+    assert status == 404 and body["error"]["message"].startswith("pushes[1]: "), body
+    listed = tcr.call_json(
+        "DescribeImages", {"RegistryId": registry_id, "NamespaceName": "bulk", "RepositoryName": "app", "Limit": 100}
+    )["Response"]["ImageInfoList"]
+    assert sorted(i["ImageVersion"] for i in listed) == ["v0", "v1", "v2", "w0"], "the pushes before it stay done"
+    for malformed in ({"pushes": []}, {"pushes": pushes, "tag": "x"}, {"pushes": [pushes[0]] * 1001}):
+        assert call("POST", url, malformed)[0] == 400

@@ -216,6 +216,38 @@ def test_ten_thousand_records_of_a_replica_day_in_at_most_20_calls(localcloud, s
     assert sorted(ids(day)) == sorted(ids(recs))
 
 
+def test_paging_a_replica_day_reads_it_once_and_returns_every_record_once(localcloud, store, registry):
+    recs = push(registry, 2_500, replicas=(SHANGHAI,))
+    store.resolve(registry, done(recs[:2_000]), [])
+    for group in by_event(recs[2_000:]):  # the newest still pending
+        store.put_event(group)
+    reader = LogStore(store.client, store.bucket)
+    query = {"replica": "ap-shanghai", "since": parse_time(DAY), "until": parse_time(f"{DAY}T23:59:59Z")}
+    pages, calls, cursor = [], [], None
+    before = cos_stats(localcloud)
+    while True:
+        start = reader.calls
+        page = reader.query(registry, limit=1000, cursor=cursor, **query)
+        pages.append(page)
+        calls.append(reader.calls - start)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sum(delta(before, cos_stats(localcloud)).values()) == reader.calls
+    got = [r for p in pages for r in p.records]
+    assert len(got) == 2_500 and sorted(ids(got)) == sorted(ids(recs)), "every record, once"
+    assert [r.status for r in got].count("pending") == 500
+    assert calls[1:] == [0, 0], f"the next pages continue the first page's reading: {calls}"
+    assert 1 <= calls[0] <= 5, calls  # one-day query: inbox LIST pages, segment LIST, segment GET(s); no day LISTs
+
+    # an earlier page asked again (its view has moved on) is read afresh, and answers the same records
+    again = reader.query(registry, limit=1000, cursor=pages[0].next_cursor, **query)
+    assert ids(again.records) == ids(pages[1].records)
+    # the last page let its view go: its cursor asked again is read afresh too
+    other = LogStore(store.client, store.bucket)
+    assert ids(other.query(registry, limit=1000, cursor=pages[1].next_cursor, **query).records) == ids(pages[2].records)
+
+
 def test_compact_merges_and_keeps_every_record(store, registry):
     recs = done(push(registry, 30, replicas=(SHANGHAI,)))
     for start in range(0, 30, 5):

@@ -143,3 +143,32 @@ def test_chart_plots_every_sample_and_says_when_there_is_none() -> None:
     assert bj is not None
     assert sorted(float(v) for v in re.findall(r'data-lag="([0-9.]+)"', bj.group(0))) == [5.0, 10.0, 15.0, 20.0]
     assert 'data-chart="tcr-abc-sh">No replication measured in the last 7 days.' in page
+
+
+def test_reduce_page_by_page_gives_the_history_of_merging_every_observation() -> None:
+    import random
+
+    rng = random.Random(11)
+    # few new open items, so that which earlier ones this run closes shows in the history
+    statuses = ["replicated"] * 60 + ["pending"] * 36 + ["late", "failed", "unconfirmed"]
+    replicas = ["tcr-abc-bj", "tcr-abc-sh"]
+    # an earlier run left some items open: this run closes a few of them (same push and replica)
+    earlier = [ob(f"e{i:05d}", replicas[i % 2], "late", hours_ago=100 + i) for i in range(300)]
+    history = dashboard.merge(None, earlier, NOW)
+    reopened = {f"{o.event_id}:{o.replica_id}" for o in earlier}
+    observations = []
+    for i in range(6000):
+        status = statuses[rng.randrange(len(statuses))]
+        event = f"e{i:05d}" if i < 300 else f"n{i:05d}"
+        lag = round(rng.uniform(0.1, 90), 3) if status == "replicated" else None
+        hours = rng.choice([rng.uniform(0, 200), 50.0]) if i >= 300 else 100 + i  # many ties; e*: the same pushes
+        observations.append(ob(event, replicas[i % 2], status, hours_ago=hours, lag=lag))
+    assert len(history["open"]) == dashboard.MAX_OPEN
+    everything = dashboard.merge(history, observations, NOW)
+
+    kept: list[Observation] = []
+    for start in range(0, len(observations), 700):  # as an audit keeps them, one inbox page at a time
+        kept = dashboard.reduce([*kept, *observations[start : start + 700]], reopened)
+    bound = 2 * dashboard.MAX_SAMPLES + dashboard.MAX_PUSHES * 2 + dashboard.MAX_OPEN + len(reopened)
+    assert len(kept) < bound < len(observations)
+    assert dashboard.merge(history, kept, NOW) == everything

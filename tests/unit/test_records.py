@@ -252,6 +252,17 @@ def test_cursor_round_trip():
     assert rl.decode_cursor(cursor, FILTERS) == pos
 
 
+def test_a_cursor_may_name_the_view_of_the_first_page():
+    pos = ("2020-04-13T10:47:23Z", "ab" * 12, "tcr-1-5")
+    cursor = rl.encode_cursor(pos, FILTERS, "0123456789abcdef")
+    assert rl.decode_cursor(cursor, FILTERS) == pos
+    assert rl.cursor_view(cursor) == "0123456789abcdef"
+    assert rl.cursor_view(rl.encode_cursor(pos, FILTERS)) is None
+    assert rl.cursor_view("!!!") is None and rl.cursor_view(None) is None
+    with pytest.raises(ValueError):
+        rl.encode_cursor(pos, FILTERS, "not-a-view")
+
+
 def test_cursor_tampering_is_rejected():
     pos = ("2020-04-13T10:47:23Z", "ab" * 12, "tcr-1-5")
     cursor = rl.encode_cursor(pos, FILTERS)

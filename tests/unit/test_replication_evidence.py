@@ -313,3 +313,24 @@ def test_a_cursor_older_than_a_day_starts_over():
     full = read(log, oldest=PUSHED)
     later = tlog.read(log.fetch, oldest=PUSHED, allowance=100, cursor=full.cursor, now=NOW + timedelta(days=2))
     assert later.since is None and later.top == len(later.entries) == 60, "read again from the newest entry"
+
+
+def test_the_index_finds_the_image_among_many_of_its_repository_and_lets_the_entries_go():
+    entries = [entry(f"team/api:[{i}]", start=PUSHED + timedelta(seconds=1 + i % 50)) for i in range(3000)]
+    entries.append(entry("team/api", status="Failed", start=PUSHED + timedelta(seconds=2)))  # names no tag
+    entries.append(entry("team/api:[77,x]", start=PUSHED + timedelta(seconds=60), end=PUSHED + timedelta(seconds=99)))
+    view = replica(entries)
+    view.log.index({})
+    assert view.log.entries == []
+    found = view.log.mentions(record(tag="77"))
+    assert [(m.status, m.started) for m in found] == [
+        ("Failed", PUSHED + timedelta(seconds=2)),
+        ("Succeed", PUSHED + timedelta(seconds=28)),
+        ("Succeed", PUSHED + timedelta(seconds=60)),
+    ], "its own entries and the untagged one, oldest first"
+    assert found[0].source == "team/api" and found[1].source == "", "a success keeps no source text"
+    assert decide(record(tag="77"), view, NOW, SLA) == Decision(
+        "replicated", PUSHED + timedelta(seconds=31), "TCR replication log"
+    )
+    assert [m.status for m in view.log.mentions(record(tag="x"))] == ["Failed", "Succeed"]
+    assert decide(record(tag="nope"), view, NOW, SLA).status == "failed", "only the untagged failure names it"
