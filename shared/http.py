@@ -21,6 +21,7 @@ from shared.errors import ApiError, BadCursor, ConfigError, LogStoreError, inval
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per answer
 
 
 def new_request_id() -> str:
@@ -112,7 +113,7 @@ class Response:
             "isBase64Encoded": False,
             "statusCode": self.status,
             "headers": headers,
-            "body": self.body if is_text else json.dumps(self.body, ensure_ascii=False, separators=(",", ":")),
+            "body": self.body if is_text else _COMPACT_JSON.encode(self.body),
         }
 
 
@@ -142,7 +143,8 @@ def parse_json(body: str) -> Any:
     except (ValueError, RecursionError) as exc:
         detail = str(exc) if isinstance(exc, ValueError) else "nesting too deep"
         raise ApiError("InvalidJSON", f"the request body is not valid JSON: {detail[:200]}") from None
-    _check_text(data)
+    if not body.isascii() or "\\u" in body:  # only then can a string hold a lone surrogate
+        _check_text(data)
     return data
 
 

@@ -245,3 +245,16 @@ def test_request_ids_are_uuid4():
     for value in ids:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value
+
+
+def test_json_bodies_refuse_repeated_keys_naming_the_first_and_lone_surrogates():
+    from shared.http import parse_json
+
+    with pytest.raises(ApiError) as caught:
+        parse_json('{"a": 1, "b": {"c": 1, "d": 2, "c": 3}, "a": 2}')
+    assert "'c'" in caught.value.message
+    assert parse_json('{"a": {"b": [1, {"c": "\\u00e9"}]}}') == {"a": {"b": [1, {"c": "é"}]}}
+    for body in ('{"a": "\\ud800"}', '{"a": ["x", {"\\udc00": 1}]}', '{"a": "\u00e9\\ud800"}'):
+        with pytest.raises(ApiError) as caught:
+            parse_json(body)
+        assert caught.value.code == "InvalidJSON"
