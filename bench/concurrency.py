@@ -34,7 +34,7 @@ from bench.webhook import ms, push_body
 
 SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
 EVENTS = int(os.environ.get("BENCH_CONCURRENT_EVENTS") or (40 if SMOKE else 2000))
-THREADS = 8
+THREADS = int(os.environ.get("BENCH_CONCURRENT_THREADS") or 8)  # parallel containers and client threads
 ROUNDS = 2 if SMOKE else 4  # blocks per path, interleaved
 
 # The floors that go through localcloud's function host: the same worker, IPC and Function URL as the webhook.
@@ -72,7 +72,13 @@ class Block:
         self.statuses: dict[int, int] = {}
         self.wall = 0.0
         self.count = 0
-        self.lock = threading.Lock()
+        self.cpu_here = 0.0  # CPU seconds of this process (the clients, localcloud's servers, the function host)
+        self.cpu_workers = 0.0  # CPU seconds of the function's worker processes
+        self.workers: list[int] = []  # their pids
+
+    def cpu_ms_per_event(self) -> dict[str, float]:
+        n = max(1, self.count)
+        return {"localcloud_process": ms(self.cpu_here / n), "workers": ms(self.cpu_workers / n)}
 
     def throughput(self) -> float:
         return self.count / self.wall if self.wall else 0.0
@@ -91,16 +97,36 @@ def _parallel(jobs: list[Any], work: Callable[[int, list[Any]], list[tuple[float
     threads = [threading.Thread(target=body, args=(t,), daemon=True) for t in range(THREADS)]
     for th in threads:
         th.start()
+    cpu, workers = _cpu_here(), _cpu_of(into.workers)
     gate.wait()
     start = time.perf_counter()
     for th in threads:
         th.join(timeout=600)
     into.wall += time.perf_counter() - start
+    into.cpu_here += _cpu_here() - cpu
+    into.cpu_workers += _cpu_of(into.workers) - workers
     for got in out:
         for latency, status in got:
             into.latencies.append(latency)
             into.statuses[status] = into.statuses.get(status, 0) + 1
             into.count += 1
+
+
+def _cpu_here() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of processes (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _poster(port: int, path: str, headers: dict[str, str]) -> Callable[[int, list[Any]], list[tuple[float, int]]]:
@@ -255,6 +281,8 @@ def _measure(cloud: Any, results: Results) -> None:
         clients[t].put_object(Bucket=bucket, Key=f"floor/warm/bare-{t}", Body=payload)
 
     paths = {name: Block() for name in ("webhook", "bare_put", "host_noop", "host_put")}
+    for name, function in (("webhook", "webhook"), ("host_noop", "noop"), ("host_put", "put")):
+        paths[name].workers = cloud.host.worker_pids(function)
     digests: set[str] = set()
     before = call("GET", cloud.host_url + "/_localcloud/stats")[1]
     hook_calls_before = before["functions"].get("webhook", 0)
@@ -289,6 +317,7 @@ def _measure(cloud: Any, results: Results) -> None:
     results.figure("warm_workers", {"webhook": warm_hooks, "noop": warm_noop, "put": warm_put})
     results.figure("throughput_per_s", rates)
     results.figure("median_latency_ms", medians)
+    results.figure("cpu_ms_per_event", {n: b.cpu_ms_per_event() for n, b in paths.items()})
     results.figure("p99_latency_ms", {n: ms(_p99(b.latencies)) for n, b in paths.items()})
     results.figure("statuses", {n: {str(k): v for k, v in sorted(b.statuses.items())} for n, b in paths.items()})
     results.figure("webhook_invocations", hook_calls)
@@ -301,7 +330,8 @@ def _measure(cloud: Any, results: Results) -> None:
     results.figure("webhook_over_host_put", round(rates["webhook"] / rates["host_put"], 3) if rates["host_put"] else 0)
     print(
         f"  (events/s: webhook {rates['webhook']}, bare put {rates['bare_put']}, put through the host "
-        f"{rates['host_put']}, no-op through the host {rates['host_noop']}; median ms: {medians}; "
+        f"{rates['host_put']}, no-op through the host {rates['host_noop']}; median ms: {medians}; CPU ms per event: "
+        f"{results.scenarios['webhook_concurrency']['cpu_ms_per_event']}; "
         f"statuses {results.scenarios['webhook_concurrency']['statuses']['webhook']}; COS check {counted})"
     )
     ratio = rates["webhook"] / rates["bare_put"] if rates["bare_put"] else 0.0

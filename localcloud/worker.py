@@ -117,8 +117,8 @@ def main(argv: list[str]) -> int:
                     os.environ[key] = value
         duration_ms = (time.monotonic() - started) * 1000.0
         sys.stdout.flush()
-        _log(f"END RequestId: {request_id}")
-        _log(
+        _log(  # one write for both closing lines
+            f"END RequestId: {request_id}\n"
             f"Report RequestId: {request_id} Duration: {duration_ms:.2f}ms "
             f"Memory: {request.get('context', {}).get('memory_limit_in_mb', 0)}MB "
             f"MaxMemoryUsed: {_peak_rss_mb():.1f}MB"
