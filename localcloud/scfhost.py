@@ -251,7 +251,9 @@ class _Worker:
 
     def call(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
         self.used = True
-        data = json.dumps(request, separators=(",", ":")).encode() + b"\n"
+        # UTF-8 rather than \u escapes (6 bytes for each non-ASCII character of a body); lone surrogates pass as
+        # json.loads() reads them back from bytes
+        data = (json.dumps(request, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
         try:
             assert self.proc.stdin is not None
             self.proc.stdin.write(data)

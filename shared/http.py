@@ -177,6 +177,16 @@ def _route_path(path: str, api_path: str) -> str:
     return path
 
 
+def _utf8_size_over(text: str, limit: int) -> bool:
+    """Whether `text` takes more than `limit` bytes in UTF-8 (lone surrogates 3 bytes each), without encoding a copy
+    of a text that cannot fit or cannot exceed (every character takes 1 to 4 bytes)."""
+    if len(text) > limit:
+        return True
+    if len(text) * 4 <= limit or text.isascii():
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > limit
+
+
 def parse_event(event: Any, context: Any) -> Request:
     """Accept the Function URL event and the legacy API-gateway event; anything else is a 400."""
     request_id = ""
@@ -210,7 +220,7 @@ def parse_event(event: Any, context: Any) -> Request:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             body_error = ApiError("InvalidRequest", "body: isBase64Encoded is set but the body is not base64 UTF-8")
-    if body_error is None and len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+    if body_error is None and _utf8_size_over(body, MAX_BODY_BYTES):
         body_error = ApiError("PayloadTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes")
     return Request(
         method=event["httpMethod"].upper(),

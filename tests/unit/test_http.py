@@ -258,3 +258,27 @@ def test_json_bodies_refuse_repeated_keys_naming_the_first_and_lone_surrogates()
         with pytest.raises(ApiError) as caught:
             parse_json(body)
         assert caught.value.code == "InvalidJSON"
+
+
+@pytest.mark.parametrize(
+    ("text", "too_large"),
+    [
+        ("x" * http.MAX_BODY_BYTES, False),
+        ("x" * (http.MAX_BODY_BYTES + 1), True),
+        ("é" * (http.MAX_BODY_BYTES // 2), False),  # 2 bytes each: exactly the limit
+        ("é" * (http.MAX_BODY_BYTES // 2) + "x", True),
+        ("😀" * (http.MAX_BODY_BYTES // 4), False),
+        ("😀" * (http.MAX_BODY_BYTES // 4 - 1) + "é" * 3, True),  # 4 bytes short, 6 bytes more
+        ("\ud800" * (http.MAX_BODY_BYTES // 3), False),  # a lone surrogate counts 3 bytes
+        ("\ud800" * (http.MAX_BODY_BYTES // 3) + "éx", True),
+    ],
+)
+def test_the_body_limit_counts_utf8_bytes(text, too_large):
+    assert (len(text.encode("utf-8", "surrogatepass")) > http.MAX_BODY_BYTES) is too_large  # the cases mean it
+    request = http.parse_event(fu(method="POST", path="/instances/tcr-a/replicas", body=text), CTX)
+    if too_large:
+        with pytest.raises(ApiError) as caught:
+            _ = request.body
+        assert caught.value.code == "PayloadTooLarge"
+    else:
+        assert request.body == text
