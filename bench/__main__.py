@@ -18,6 +18,7 @@ from bench.results import ROOT, Results
 SCENARIOS = {
     "cold_start": "bench.cold",
     "webhook": "bench.webhook",
+    "webhook_concurrency": "bench.concurrency",
     "audit": "bench.audit",
     "log_query": "bench.logquery",
     "polling": "bench.polling",

@@ -251,7 +251,9 @@ class _Worker:
 
     def call(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
         self.used = True
-        data = json.dumps(request, separators=(",", ":")).encode() + b"\n"
+        # UTF-8 rather than \u escapes (6 bytes for each non-ASCII character of a body); lone surrogates pass as
+        # json.loads() reads them back from bytes
+        data = (json.dumps(request, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
         try:
             assert self.proc.stdin is not None
             self.proc.stdin.write(data)
@@ -305,8 +307,11 @@ class _LogSink:
     def __init__(self, stream: TextIO | None, keep: int = 2000) -> None:
         self.stream = stream
         self._lines: dict[str, collections.deque[str]] = collections.defaultdict(lambda: collections.deque(maxlen=keep))
-        self._reported: collections.deque[str] = collections.deque(maxlen=256)
-        self._lock = threading.Condition()
+        # request ids whose Report line went through before anyone waited for it (the last 256), and the waiters:
+        # each invocation waits on its own event, so a Report line wakes one thread, not every waiting one
+        self._reported: dict[str, None] = {}
+        self._waiters: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
 
     def pump(self, name: str, pid: int, pipe: Any) -> None:
         for raw in iter(pipe.readline, b""):
@@ -314,8 +319,14 @@ class _LogSink:
             with self._lock:
                 self._lines[name].append(line)
                 if line.startswith("Report RequestId: "):
-                    self._reported.append(line.split()[2])
-                    self._lock.notify_all()
+                    request_id = line.split()[2]
+                    waiter = self._waiters.get(request_id)
+                    if waiter is not None:
+                        waiter.set()
+                    else:
+                        self._reported[request_id] = None
+                        if len(self._reported) > 256:
+                            del self._reported[next(iter(self._reported))]
                 if self.stream is not None:
                     try:
                         self.stream.write(f"[scf:{name}:{pid}] {line}\n")
@@ -327,7 +338,15 @@ class _LogSink:
     def wait_reported(self, request_id: str, timeout: float) -> None:
         """Wait until the invocation's closing Report line went through (its logs are then complete)."""
         with self._lock:
-            self._lock.wait_for(lambda: request_id in self._reported, timeout=timeout)
+            if request_id in self._reported:
+                del self._reported[request_id]
+                return
+            waiter = self._waiters[request_id] = threading.Event()
+        try:
+            waiter.wait(timeout)
+        finally:
+            with self._lock:
+                self._waiters.pop(request_id, None)
 
     def lines(self, name: str) -> list[str]:
         with self._lock:
@@ -431,10 +450,16 @@ class FunctionHost:
         env.pop("TRIGGER_SRC", None)  # per invocation only
         return env
 
+    def _env_value(self, spec: FunctionSpec, name: str, default: str) -> str:
+        """What `function_env(spec)[name]` holds for a variable the host does not set itself, without copying the
+        whole environment for every invocation."""
+        if name in spec.environment:
+            return spec.environment[name]
+        return self._base_env.get(name, default)
+
     def _context(self, spec: FunctionSpec, request_id: str) -> dict[str, Any]:
         configured = dict(spec.environment)
         configured.setdefault("SCF_NAMESPACE", "default")
-        env = self.function_env(spec)
         return {
             "memory_limit_in_mb": spec.memory_mb,
             "time_limit_in_ms": int(spec.timeout_s * 1000),
@@ -444,9 +469,9 @@ class FunctionHost:
             "function_version": "$LATEST",
             "function_name": spec.name,
             "namespace": "default",
-            "tencentcloud_region": env.get("TENCENTCLOUD_REGION", self.region),
-            "tencentcloud_appid": env.get("TENCENTCLOUD_APPID", self.appid),
-            "tencentcloud_uin": env.get("TENCENTCLOUD_UIN", self.uin),
+            "tencentcloud_region": self._env_value(spec, "TENCENTCLOUD_REGION", self.region),
+            "tencentcloud_appid": self._env_value(spec, "TENCENTCLOUD_APPID", self.appid),
+            "tencentcloud_uin": self._env_value(spec, "TENCENTCLOUD_UIN", self.uin),
         }
 
     # --- pool --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from shared import http
 from shared.config import Config
@@ -21,6 +21,7 @@ from shared.runtime import Deadline
 
 if TYPE_CHECKING:
     from shared.logstore import LogStore
+    from shared.ports import TcrPort
     from shared.tcr import TcrAdapter
 
 
@@ -35,6 +36,7 @@ class Profile(NamedTuple):
     tcr_budget_s: float | None = None  # the TCR part's share of the invocation (None: all of it)
     # decides who the caller is before anything else (routing, validation); None: the route decides
     authenticate: Callable[[http.Request, Services], None] | None = None
+
 
 _stores: dict[str, LogStore] = {}
 _stores_lock = threading.Lock()
@@ -102,12 +104,28 @@ class Services:
         return self._tcr
 
     @property
+    def tcr_on_demand(self) -> TcrPort:
+        """The invocation's TCR adapter, bound to its deadline at the first call made through it: a warm webhook
+        whose replica list is cached makes none and so skips the set-up."""
+        return cast("TcrPort", _OnDemand(self))
+
+    @property
     def store(self) -> LogStore:
         if self._store is None:
             store = _warm_store(self.profile)
             store.set_deadline(self.deadline)
             self._store = store
         return self._store
+
+
+class _OnDemand:
+    __slots__ = ("_services",)
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._services.tcr, name)
 
 
 def serve_http(event: Any, context: Any, router: http.Router, profile: Profile) -> dict[str, Any]:

@@ -84,10 +84,12 @@ class Credentials:
     `secret_key`, `token`). A missing id or key raises `ConfigError`, never a default.
     """
 
-    __slots__ = ("_env",)
+    __slots__ = ("_env", "_last")
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._env: Mapping[str, str] = os.environ if environ is None else environ
+        # (raw values, checked values) of the last good read: the same raw values check the same way
+        self._last: tuple[tuple[str | None, ...], tuple[str, str, str | None]] | None = None
 
     @property
     def secret_id(self) -> str:
@@ -117,7 +119,15 @@ class Credentials:
         return self.secret_key
 
     def get_credential_info(self) -> tuple[str, str, str | None]:
-        return self.secret_id, self.secret_key, self.token
+        """The current (id, key, token), checked; re-read on every call (every COS request asks)."""
+        env = self._env
+        raw = (env.get(SECRET_ID), env.get(SECRET_KEY), env.get(SESSION_TOKEN))
+        last = self._last
+        if last is not None and last[0] == raw:
+            return last[1]
+        info = (self.secret_id, self.secret_key, self.token)
+        self._last = (raw, info)
+        return info
 
     def check(self) -> None:
         """Raise ConfigError now if the credentials are missing (instead of at the first call)."""
@@ -242,10 +252,12 @@ class Config:
     `Config()` reads `os.environ`; `Config({...})` reads the given mapping (tests, scripts).
     """
 
-    __slots__ = ("_env",)
+    __slots__ = ("_env", "_last")
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._env: Mapping[str, str] = os.environ if environ is None else environ
+        # (raw values, checked values) of the last good read: the same raw values check the same way
+        self._last: tuple[tuple[str | None, ...], tuple[str, str, str | None]] | None = None
 
     def __repr__(self) -> str:
         return "Config(<environment>)"

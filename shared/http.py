@@ -21,6 +21,7 @@ from shared.errors import ApiError, BadCursor, ConfigError, LogStoreError, inval
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per answer
 
 
 def new_request_id() -> str:
@@ -112,7 +113,7 @@ class Response:
             "isBase64Encoded": False,
             "statusCode": self.status,
             "headers": headers,
-            "body": self.body if is_text else json.dumps(self.body, ensure_ascii=False, separators=(",", ":")),
+            "body": self.body if is_text else _COMPACT_JSON.encode(self.body),
         }
 
 
@@ -142,7 +143,8 @@ def parse_json(body: str) -> Any:
     except (ValueError, RecursionError) as exc:
         detail = str(exc) if isinstance(exc, ValueError) else "nesting too deep"
         raise ApiError("InvalidJSON", f"the request body is not valid JSON: {detail[:200]}") from None
-    _check_text(data)
+    if not body.isascii() or "\\u" in body:  # only then can a string hold a lone surrogate
+        _check_text(data)
     return data
 
 
@@ -173,6 +175,16 @@ def _route_path(path: str, api_path: str) -> str:
     if path == prefix or path.startswith(prefix + "/"):
         return path[len(prefix) :] or "/"
     return path
+
+
+def _utf8_size_over(text: str, limit: int) -> bool:
+    """Whether `text` takes more than `limit` bytes in UTF-8 (lone surrogates 3 bytes each), without encoding a copy
+    of a text that cannot fit or cannot exceed (every character takes 1 to 4 bytes)."""
+    if len(text) > limit:
+        return True
+    if len(text) * 4 <= limit or text.isascii():
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 def parse_event(event: Any, context: Any) -> Request:
@@ -208,7 +220,7 @@ def parse_event(event: Any, context: Any) -> Request:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             body_error = ApiError("InvalidRequest", "body: isBase64Encoded is set but the body is not base64 UTF-8")
-    if body_error is None and len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+    if body_error is None and _utf8_size_over(body, MAX_BODY_BYTES):
         body_error = ApiError("PayloadTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes")
     return Request(
         method=event["httpMethod"].upper(),

@@ -279,17 +279,37 @@ def _reason(error: ValidationError) -> str:
     return f"does not satisfy {rule} {str(value)[:64]}"
 
 
+# Inputs that jsonschema found valid and that recur in a warm container (a trigger's `?registryId=`): flat
+# string maps only, so the key is exact; the verdict of a pure validation of the same value cannot change.
+_VALID_FLAT: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = {}
+_VALID_FLAT_MAX = 256
+
+
+def _flat_key(name: str, data: Any) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    if type(data) is not dict or len(data) > 8:
+        return None
+    items = tuple(data.items())
+    if not all(type(k) is str and type(v) is str and len(v) <= 256 for k, v in items):
+        return None
+    return name, tuple(sorted(items))
+
+
 def validate(name: str, data: Any, *, where: str = "body") -> None:
     """Raise InvalidRequest naming the first failing field and its rule.
 
     First means the shortest path, then the path's text, then the schema's keyword order (the order
     jsonschema reports in): the same input always names the same problem.
     """
+    key = _flat_key(name, data)
+    if key is not None and key in _VALID_FLAT:
+        return
     errors = sorted(
         validator(name).iter_errors(data),
         key=lambda e: (len(e.absolute_path), [str(p) for p in e.absolute_path]),
     )
     if not errors:
+        if key is not None and len(_VALID_FLAT) < _VALID_FLAT_MAX:
+            _VALID_FLAT[key] = True
         return
     first = errors[0]
     field = _path(where, first.absolute_path)

@@ -52,6 +52,8 @@ SIGNATURE_HOWTO = (
 )
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 FUTURE_SKEW_S = 300  # a push time further ahead of this function's clock is replaced by the receive time
+_NAMESPACE = re.compile(schemas.NAMESPACE)
+_REPOSITORY = re.compile(schemas.REPOSITORY)
 _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_][a-z0-9_-]{0,62})*\.?")
 
 # A push is stored (unexpanded when TCR cannot answer) and answered within 3 s of arrival: TCR gets 1.2 s, each
@@ -277,8 +279,8 @@ def parse(body: Any, now: datetime) -> tuple[list[Push], str | None]:
 
 def _check_names(push: Push) -> None:
     """Names read from a resource_url (no schema saw them) must be whole names, like the schema's."""
-    for value, pattern in ((push.namespace, schemas.NAMESPACE), (push.repository, schemas.REPOSITORY)):
-        if value and not re.search(pattern, value):
+    for value, pattern in ((push.namespace, _NAMESPACE), (push.repository, _REPOSITORY)):
+        if value and not pattern.search(value):
             raise ApiError(
                 "InvalidRequest",
                 f"body.event_data.resources[].resource_url: the repository {value[:64]!r} is not a valid name "

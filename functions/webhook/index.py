@@ -23,7 +23,7 @@ def receive(request: http.Request) -> http.Response:
     result = webhook.record(
         request.json(),
         registry_id=query.registry_id,
-        tcr=services.tcr,
+        tcr=services.tcr_on_demand,
         store=services.store,
         config=services.config,
     )

@@ -651,3 +651,35 @@ def test_bulk_admin_push_pushes_in_order_and_names_the_one_refused(localcloud, c
     assert sorted(i["ImageVersion"] for i in listed) == ["v0", "v1", "v2", "w0"], "the pushes before it stay done"
     for malformed in ({"pushes": []}, {"pushes": pushes, "tag": "x"}, {"pushes": [pushes[0]] * 1001}):
         assert call("POST", url, malformed)[0] == 400
+
+
+MEMORY = textwrap.dedent(
+    """
+    def main_handler(event, context):
+        size = int((event.get("queryString") or {}).get("mb", "0"))
+        block = bytearray(size * 1024 * 1024)
+        for i in range(0, len(block), 4096):  # resident, not just reserved
+            block[i] = 1
+        return {"allocated": size}
+    """
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc")
+def test_max_memory_used_is_the_workers_own_peak_not_its_parents(tmp_path: Path) -> None:
+    """Linux keeps getrusage's ru_maxrss across fork and exec: a worker started by a large process must still
+    report its own peak (a replicas worker once reported 125.9 MB, the test session's size)."""
+    folder = _write_function(tmp_path, "mem", MEMORY)
+    ballast = bytearray(200 * 1024 * 1024)  # this process: at least 200 MB resident while the worker starts
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    spec = FunctionSpec("mem", folder, timeout_s=10.0)
+    with FunctionHost({"mem": spec}, env=dict(os.environ), root=tmp_path, log_stream=None) as h:
+        reported = []
+        for mb in (0, 64):
+            assert h.invoke("mem", {"queryString": {"mb": str(mb)}}).ok
+            line = [x for x in h.logs("mem") if x.startswith("Report RequestId: ")][-1]
+            reported.append(float(re.search(r"MaxMemoryUsed: ([0-9.]+)MB", line).group(1)))
+    del ballast
+    assert reported[0] < 100, f"an idle worker reported {reported[0]} MB: its parent's size"
+    assert reported[1] >= reported[0] + 60, f"64 MB more allocated, reported {reported}"

@@ -316,3 +316,20 @@ def test_replica_cache_seconds_refuses_digits_other_than_ascii() -> None:
     with pytest.raises(ConfigError) as info:
         webhook.cache_seconds(Config(env))
     assert info.value.variable == "REPLICA_CACHE_SECONDS"
+
+
+def test_each_read_checks_the_current_values_even_after_a_good_one() -> None:
+    """get_credential_info() remembers the last good read; a changed value is checked again, a bad one refused."""
+    env = full_env()
+    creds = Config(env).credentials
+    assert creds.get_credential_info() == (SID, SKEY, TOKEN)
+    env["TENCENTCLOUD_SECRETKEY"] = "has a blank"
+    with pytest.raises(ConfigError) as caught:
+        creds.get_credential_info()
+    assert caught.value.variable == "TENCENTCLOUD_SECRETKEY"
+    del env["TENCENTCLOUD_SECRETKEY"]
+    with pytest.raises(ConfigError):
+        creds.get_credential_info()
+    env["TENCENTCLOUD_SECRETKEY"] = SKEY
+    del env["TENCENTCLOUD_SESSIONTOKEN"]
+    assert creds.get_credential_info() == (SID, SKEY, None)

@@ -245,3 +245,40 @@ def test_request_ids_are_uuid4():
     for value in ids:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value
+
+
+def test_json_bodies_refuse_repeated_keys_naming_the_first_and_lone_surrogates():
+    from shared.http import parse_json
+
+    with pytest.raises(ApiError) as caught:
+        parse_json('{"a": 1, "b": {"c": 1, "d": 2, "c": 3}, "a": 2}')
+    assert "'c'" in caught.value.message
+    assert parse_json('{"a": {"b": [1, {"c": "\\u00e9"}]}}') == {"a": {"b": [1, {"c": "é"}]}}
+    for body in ('{"a": "\\ud800"}', '{"a": ["x", {"\\udc00": 1}]}', '{"a": "\u00e9\\ud800"}'):
+        with pytest.raises(ApiError) as caught:
+            parse_json(body)
+        assert caught.value.code == "InvalidJSON"
+
+
+@pytest.mark.parametrize(
+    ("text", "too_large"),
+    [
+        ("x" * http.MAX_BODY_BYTES, False),
+        ("x" * (http.MAX_BODY_BYTES + 1), True),
+        ("é" * (http.MAX_BODY_BYTES // 2), False),  # 2 bytes each: exactly the limit
+        ("é" * (http.MAX_BODY_BYTES // 2) + "x", True),
+        ("😀" * (http.MAX_BODY_BYTES // 4), False),
+        ("😀" * (http.MAX_BODY_BYTES // 4 - 1) + "é" * 3, True),  # 4 bytes short, 6 bytes more
+        ("\ud800" * (http.MAX_BODY_BYTES // 3), False),  # a lone surrogate counts 3 bytes
+        ("\ud800" * (http.MAX_BODY_BYTES // 3) + "éx", True),
+    ],
+)
+def test_the_body_limit_counts_utf8_bytes(text, too_large):
+    assert (len(text.encode("utf-8", "surrogatepass")) > http.MAX_BODY_BYTES) is too_large  # the cases mean it
+    request = http.parse_event(fu(method="POST", path="/instances/tcr-a/replicas", body=text), CTX)
+    if too_large:
+        with pytest.raises(ApiError) as caught:
+            _ = request.body
+        assert caught.value.code == "PayloadTooLarge"
+    else:
+        assert request.body == text

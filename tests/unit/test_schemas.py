@@ -320,3 +320,18 @@ def test_webhook_payload_rejections():
     with pytest.raises(ApiError) as info:
         schemas.validate("webhook.registryEvent", bad)
     assert info.value.details["field"] == "body.event_data.resources[0].digest"
+
+
+def test_a_remembered_valid_query_lets_no_other_value_or_schema_through():
+    """validate() remembers jsonschema's verdict on a valid flat query; only that exact value under that schema."""
+    schemas.validate("query.webhook", {"registryId": "tcr-abc123"}, where="query")
+    schemas.validate("query.webhook", {"registryId": "tcr-abc123"}, where="query")  # remembered
+    for bad in ({"registryId": "tcr-abc123\n"}, {"registryId": "tcr-abc123", "x": "1"}, {"registryid": "tcr-abc123"}):
+        with pytest.raises(ApiError) as caught:
+            schemas.validate("query.webhook", bad, where="query")
+        assert caught.value.details["field"].startswith("query")
+    with pytest.raises(ApiError):  # the same value, another schema: its own verdict
+        schemas.validate("query.none", {"registryId": "tcr-abc123"}, where="query")
+    for _ in range(2):  # an invalid value is never remembered
+        with pytest.raises(ApiError):
+            schemas.validate("query.webhook", {"registryId": "TCR-ABC"}, where="query")
