@@ -39,6 +39,7 @@ LATE_MEMORY = 20000
 SUCCEEDED = tlog.SUCCEEDED
 FAILED = ("failed", "fail", "error")
 MAX_OUTBOX = 2000  # notices a receiver keeps refusing are dropped (oldest first) past this many
+SETTLED_LOOKBACK_S = 600  # see Auditor._already_resolved
 
 PROFILE = app.Profile("audit", default_limit_s=900.0, margin_s=5.0)
 
@@ -375,13 +376,25 @@ class Auditor:
             run.state = state
 
     def _already_resolved(self, run: _Run, records: list[rl.Record]) -> set[tuple[str, str]]:
-        """Ids of these records that a segment already holds (a push redelivered after it was resolved)."""
+        """Ids of these records that a segment already holds (a push redelivered after it was resolved).
+
+        Only segments holding a push at or after the oldest of these can hold one (a segment's name tells), so
+        the rest of the day is not read again each run. SETTLED_LOOKBACK_S covers a push recorded at receipt
+        (its sender's time ran ahead) and received again a little later, with a later push time.
+        """
+        oldest: dict[tuple[str, str], str] = {}
+        for r in records:
+            where = (r.replicaRegion, r.day)
+            oldest[where] = min(oldest.get(where, r.pushedAt), r.pushedAt)
         found: set[tuple[str, str]] = set()
-        for region, day in sorted({(r.replicaRegion, r.day) for r in records}):
-            if (region, day) not in run.segment_ids:
-                stored = self.store.read_segments(run.registry_id, region, day)
-                run.segment_ids[(region, day)] = {r.record_id for r in stored if r.status != "pending"}
-            found |= {r.record_id for r in records if r.record_id in run.segment_ids[(region, day)]}
+        for (region, day), pushed in sorted(oldest.items()):
+            since = rl.parse_time(pushed) - timedelta(seconds=SETTLED_LOOKBACK_S)
+            known = run.segment_ids.get((region, day))
+            if known is None or since < known[0]:
+                stored = self.store.read_segments(run.registry_id, region, day, since=since)
+                known = (since, {r.record_id for r in stored if r.status != "pending"})
+                run.segment_ids[(region, day)] = known
+            found |= {r.record_id for r in records if r.record_id in known[1]}
         return found
 
     def _resolve_page(self, run: _Run, items: list[InboxItem]) -> None:
@@ -572,7 +585,7 @@ class _Run:
     state: dict[str, Any] = field(default_factory=dict)
     hints: dict[str, str] = field(default_factory=dict)  # record id -> the replica's last sync (no log entry)
     log_cursors: dict[str, dict[str, Any]] = field(default_factory=dict)  # replica id -> where its log read resumes
-    segment_ids: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+    segment_ids: dict[tuple[str, str], tuple[datetime, set[tuple[str, str]]]] = field(default_factory=dict)
     notify: bool = False
     newly_late: int = 0
     segments: int = 0

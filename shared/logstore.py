@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared import records as rl
@@ -36,10 +36,38 @@ RETRYABLE_CODES = frozenset(
 )
 # 6 attempts, waits up to 50 ms doubling, capped at 2 s: a COS hiccup is ridden out well inside a webhook's 10 s.
 COS_RETRY = RetryPolicy(max_attempts=6, base_s=0.05, cap_s=2.0)
-COMPACT_THRESHOLD = 8  # a replica-day with more segments than this is merged into one
+COMPACT_THRESHOLD = 8  # a replica-day with more segments than this has its cold ones merged
+COLD_AFTER_S = 1200  # a segment whose pushes are this much older than its day's latest is cold (> SETTLED_LOOKBACK_S)
+SEGMENT_FULL = 10_000  # records: a merged segment this big is not merged again
 MAX_DELETE_BATCH = 1000
 REGION_RE = re.compile(r"[a-z]{2,}(-[a-z]+)+(-\d+)?")
 TCRLOG_SEEN_MAX = 2000
+
+
+def merge_candidates(keys: Sequence[str]) -> list[str]:
+    """The cold, not yet full segments of one replica-day to merge, oldest first, as many as fit in SEGMENT_FULL
+    records (segments named before names told their time and size count as cold and empty)."""
+    metas = {k: rl.segment_meta(k) for k in keys}
+    stamps = [m[0] for m in metas.values() if m[0] is not None]
+    if stamps:
+        newest = datetime.strptime(max(stamps), "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        cold_before: str | None = rl.stamp(newest - timedelta(seconds=COLD_AFTER_S))
+    else:
+        cold_before = None
+    cold = [
+        k
+        for k, (mark, count) in metas.items()
+        if (mark is None or cold_before is None or mark < cold_before) and (count is None or count < SEGMENT_FULL)
+    ]
+    chosen: list[str] = []
+    total = 0
+    for key in sorted(cold, key=lambda k: (metas[k][0] or "", k)):
+        count = metas[key][1] or 0
+        if chosen and total + count > SEGMENT_FULL:
+            continue
+        chosen.append(key)
+        total += count
+    return chosen
 
 
 class InboxItem(NamedTuple):
@@ -583,21 +611,29 @@ class LogStore:
         return result
 
     def compact(self, registry_id: str, replica_region: str, day: str, *, threshold: int = 1) -> str | None:
-        """Merge the segments of one replica-day into one when there are more than `threshold`.
+        """Merge the cold segments of one replica-day when it has more than `threshold` segments.
 
-        Writes the merged segment first, then deletes the others; returns the merged key, or None if nothing
+        Cold: its latest push is more than COLD_AFTER_S older than the day's latest, so that the audit's
+        redelivery check (`read_segments(since=...)`) does not need it; warm ones are left for a later run.
+        A merge takes cold segments of fewer than SEGMENT_FULL records, oldest first, up to SEGMENT_FULL
+        records: memory and the bytes rewritten stay bounded however big the day grows, and a day stays a
+        handful of GETs.
+        Writes the merged segment first, then deletes its sources; returns the merged key, or None if nothing
         was done. Costs 1 list (+ n GETs + 1 PUT + 1 batch delete when it merges).
         """
         contents, _ = self._list_all(rl.log_prefix(registry_id, replica_region, day))
         keys = sorted(c["Key"] for c in contents if c.get("Key", "").endswith(".jsonl"))
         if len(keys) <= threshold:
             return None
-        recs = rl.dedupe(self._read_segments(keys))
+        chosen = merge_candidates(keys)
+        if len(chosen) < 2:
+            return None
+        recs = rl.dedupe(self._read_segments(chosen))
         if not recs:
             return None
         merged = rl.segment_key(registry_id, replica_region, day, recs)
         self._put(merged, rl.jsonl(r.to_dict() for r in recs), "application/x-ndjson")
-        self._delete_many([k for k in keys if k != merged])
+        self._delete_many([k for k in chosen if k != merged])
         return merged
 
     def _read_segments(self, keys: Iterable[str]) -> list[Record]:
@@ -615,10 +651,14 @@ class LogStore:
     # -----------------------------------------------------------------------------------------------------------------
     # reading
 
-    def read_segments(self, registry_id: str, replica_region: str, day: str) -> list[Record]:
-        """The resolved records of one replica-day (1 list + one GET per segment), deduplicated."""
-        contents, _ = self._list_all(rl.log_prefix(registry_id, replica_region, day))
-        return rl.dedupe(self._read_segments(sorted(c["Key"] for c in contents if c["Key"].endswith(".jsonl"))))
+    def read_segments(
+        self, registry_id: str, replica_region: str, day: str, *, since: datetime | None = None
+    ) -> list[Record]:
+        """The resolved records of one replica-day (1 list + one GET per segment), deduplicated; with `since`,
+        only those of the segments holding a push at or after it (the others are not read)."""
+        mark = rl.stamp(since) if since is not None else None
+        keys = [k for k in self._segment_keys(registry_id, replica_region, day) if rl.segment_may_hold(k, mark)]
+        return rl.dedupe(self._read_segments(keys))
 
     def read_day(self, registry_id: str, replica_region: str, day: str) -> list[Record]:
         """All records of one replica-day: its segments plus its still-pending inbox records, deduplicated."""

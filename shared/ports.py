@@ -131,11 +131,11 @@ class TcrPort(Protocol):
         """The new replica (TCR's create answer names only its id: status Deploying, no creation time)."""
         ...
 
-    def delete_replica(self, registry_id: str, replica_id: str, region_id: int, *, region: str | None = None) -> None:
-        ...
+    def delete_replica(
+        self, registry_id: str, replica_id: str, region_id: int, *, region: str | None = None
+    ) -> None: ...
 
-    def delete_instance(self, registry_id: str, *, delete_bucket: bool = False, region: str | None = None) -> None:
-        ...
+    def delete_instance(self, registry_id: str, *, delete_bucket: bool = False, region: str | None = None) -> None: ...
 
     def sync_status(
         self,
@@ -153,8 +153,7 @@ class TcrPort(Protocol):
 
     # private access: VPCs attached to an instance (or in a replica's region), and its domain's DNS in them
 
-    def list_internal_endpoints(self, registry_id: str, *, region: str | None = None) -> list[InternalEndpoint]:
-        ...
+    def list_internal_endpoints(self, registry_id: str, *, region: str | None = None) -> list[InternalEndpoint]: ...
 
     def create_internal_endpoint(
         self,
@@ -239,7 +238,9 @@ class LogStorePort(Protocol):
         self, moves: Sequence[tuple[str, PushEvent]], dropped: Sequence[str] = ()
     ) -> list[str]: ...
 
-    def read_segments(self, registry_id: str, replica_region: str, day: str) -> list[Record]: ...
+    def read_segments(
+        self, registry_id: str, replica_region: str, day: str, *, since: datetime | None = None
+    ) -> list[Record]: ...
 
     def resolve(
         self,
@@ -300,5 +301,4 @@ class NotifierPort(Protocol):
         """Why NOTIFY_URL or NOTIFY_SECRET is unusable, if it is."""
         ...
 
-    def send_all(self, notifications: Iterable[Notification], deadline: Deadline | None = None) -> list[Delivery]:
-        ...
+    def send_all(self, notifications: Iterable[Notification], deadline: Deadline | None = None) -> list[Delivery]: ...

@@ -739,8 +739,34 @@ def segment_id(records: Iterable[Record]) -> str:
     return _sha("segment", *ids)[:32]
 
 
+_SEGMENT_NAME_RE = re.compile(r"s(\d{14})-n(\d{1,9})-[0-9a-f]{32}")
+
+
+def stamp(value: Any) -> str:
+    """A time as the 14 digits a segment's name carries (UTC, seconds; sorts as text)."""
+    return parse_time(value).strftime("%Y%m%d%H%M%S")
+
+
 def segment_key(registry_id: str, replica_region: str, day: str, records: Iterable[Record]) -> str:
-    return f"{log_prefix(registry_id, replica_region, day)}{segment_id(records)}.jsonl"
+    """``s<newest pushedAt>-n<count>-<id>.jsonl``: the name tells, without a GET, the latest push the segment
+    holds (a record pushed after that is not in it) and how many records it holds. All three come from the
+    record set alone, so a retried run overwrites the same object."""
+    recs = list(records)
+    newest = max((r.pushedAt for r in recs), default="1970-01-01T00:00:00Z")
+    return f"{log_prefix(registry_id, replica_region, day)}s{stamp(newest)}-n{len(recs)}-{segment_id(recs)}.jsonl"
+
+
+def segment_meta(key: str) -> tuple[str | None, int | None]:
+    """``(stamp, record count)`` from a segment's name; ``(None, None)`` for a segment named before names told."""
+    name = key.rsplit("/", 1)[-1][: -len(".jsonl")]
+    found = _SEGMENT_NAME_RE.fullmatch(name)
+    return (found.group(1), int(found.group(2))) if found else (None, None)
+
+
+def segment_may_hold(key: str, since: str | None) -> bool:
+    """Whether a segment can hold a record pushed at or after `since` (a stamp); unnamed ones always may."""
+    newest, _ = segment_meta(key)
+    return since is None or newest is None or newest >= since
 
 
 def parse_log_key(key: str) -> tuple[str, str, str, str]:

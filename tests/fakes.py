@@ -531,6 +531,7 @@ class FakeLogStore(_Scripted):
         self.puts: list[str] = []  # every key written, in order
         self.deletes: list[str] = []  # every key deleted, in order
         self.inbox_body_gets = 0
+        self.segment_gets = 0
 
     def _error(self, code: str, method: str) -> ApiError:
         return ApiError(code, f"the replication log bucket did not answer {method} (scripted {code}); retry later")
@@ -709,15 +710,19 @@ class FakeLogStore(_Scripted):
     def _read_segments(self, keys: Iterable[str]) -> list[Record]:
         out: list[Record] = []
         for key in keys:
+            self.segment_gets += 1
             data = self._get(key)
             if data is not None:
                 out.extend(Record.from_dict(item) for item in rl.parse_jsonl(data))
         return out
 
-    def read_segments(self, registry_id: str, replica_region: str, day: str) -> list[Record]:
+    def read_segments(
+        self, registry_id: str, replica_region: str, day: str, *, since: datetime | None = None
+    ) -> list[Record]:
         self._enter("read_segments", registry_id, replica_region, day)
+        mark = rl.stamp(since) if since is not None else None
         keys = [k for k in self.keys(rl.log_prefix(registry_id, replica_region, day)) if k.endswith(".jsonl")]
-        return rl.dedupe(self._read_segments(keys))
+        return rl.dedupe(self._read_segments(k for k in keys if rl.segment_may_hold(k, mark)))
 
     def resolve(
         self,

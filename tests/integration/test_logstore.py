@@ -248,17 +248,35 @@ def test_paging_a_replica_day_reads_it_once_and_returns_every_record_once(localc
     assert ids(other.query(registry, limit=1000, cursor=pages[1].next_cursor, **query).records) == ids(pages[2].records)
 
 
-def test_compact_merges_and_keeps_every_record(store, registry):
-    recs = done(push(registry, 30, replicas=(SHANGHAI,)))
-    for start in range(0, 30, 5):
-        store.write_segments(recs[start : start + 5])
-    store.write_segments(recs[:3])  # an overlapping retry
-    assert len(store._segment_keys(registry, "ap-shanghai", DAY)) == 7
+def test_compact_merges_cold_segments_and_keeps_every_record(store, registry):
+    hours = [done(push(registry, 5, replicas=(SHANGHAI,), minute=h, tag=f"h{h}-")) for h in range(6)]
+    for recs in hours:
+        store.write_segments(recs)
+    store.write_segments(hours[0][:3])  # an overlapping retry
+    latest = done(push(registry, 2, replicas=(SHANGHAI,), minute=6, tag="late-"))
+    (warm,) = store.write_segments(latest)  # the day's latest pushes: the audit's redelivery check reads them
+    assert len(store._segment_keys(registry, "ap-shanghai", DAY)) == 8
     merged = store.compact(registry, "ap-shanghai", DAY)
     assert merged is not None
-    assert store._segment_keys(registry, "ap-shanghai", DAY) == [merged]
-    assert ids(store.read_segments(registry, "ap-shanghai", DAY)) == ids(recs)
-    assert store.compact(registry, "ap-shanghai", DAY) is None  # one segment: nothing to do
+    assert sorted(store._segment_keys(registry, "ap-shanghai", DAY)) == sorted([merged, warm])
+    everything = [r for recs in hours for r in recs] + latest
+    assert ids(store.read_segments(registry, "ap-shanghai", DAY)) == ids(sorted(everything, key=Record.sort_key))
+    assert store.compact(registry, "ap-shanghai", DAY) is None  # one cold segment: nothing to merge
+
+
+def test_reading_segments_since_a_push_skips_the_older_ones(localcloud, store, registry):
+    for hour in range(5):
+        store.write_segments(done(push(registry, 40, replicas=(SHANGHAI,), minute=hour, tag=f"h{hour}-")))
+    recent = done(push(registry, 3, replicas=(SHANGHAI,), minute=5, tag="recent-"))
+    store.write_segments(recent)
+    reader = LogStore(store.client, store.bucket)
+    before = cos_stats(localcloud)
+    got = reader.read_segments(registry, "ap-shanghai", DAY, since=parse_time(f"{DAY}T04:30:00Z"))
+    assert ids(got) == ids(recent)
+    assert delta(before, cos_stats(localcloud)) == {"ListObjects": 1, "GetObject": 1}, "one list, one GET"
+    # a time inside an older segment's pushes (04:00:00-04:00:39): that whole segment is read too
+    got = reader.read_segments(registry, "ap-shanghai", DAY, since=parse_time(f"{DAY}T04:00:10Z"))
+    assert {r.tag for r in got} == {f"h4-{i}" for i in range(40)} | {f"recent-{i}" for i in range(3)}
 
 
 def test_query_filters_sorts_and_pages(store, registry):

@@ -313,6 +313,27 @@ def test_a_push_redelivered_after_it_was_resolved_changes_nothing():
     assert notifier.kinds() == ["replicated"]
 
 
+def test_the_redelivery_check_reads_only_segments_that_can_hold_the_pending_pushes():
+    tcr, store, notifier = cloud(), FakeLogStore(), FakeNotifier()
+    push(store)
+    tcr.log(SH, "team/api:[1.0]", start=after(5))
+    tcr.log(BJ, "team/api:[1.0]", start=after(10))
+    run(tcr, store, notifier)
+    later = PUSHED + timedelta(hours=2)
+    push(store, "2.0", pushed=later)
+    tcr.log(SH, "team/api:[2.0]", start=later + timedelta(seconds=5))
+    tcr.log(BJ, "team/api:[2.0]", start=later + timedelta(seconds=5))
+    store.segment_gets = 0
+    got = report(store, run(tcr, store, notifier, now=later + timedelta(minutes=5)))
+    assert got["resolved"]["replicated"] == 2
+    assert store.segment_gets == 0, "the segments of the 10:00 push cannot hold a push of 12:00"
+    push(store)  # the 10:00 push delivered again: its segments are read, and it stays resolved once
+    got = report(store, run(tcr, store, notifier, now=later + timedelta(minutes=10)))
+    assert (got["alreadyResolved"], got["resolved"]) == (2, {"replicated": 0, "failed": 0})
+    assert store.segment_gets >= 1
+    assert notifier.kinds() == ["replicated", "replicated"]
+
+
 def test_a_redelivery_kept_unexpanded_after_the_push_was_resolved_changes_nothing():
     tcr, store, notifier = cloud(), FakeLogStore(), FakeNotifier()
     push(store)
