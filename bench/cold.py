@@ -41,9 +41,12 @@ EAGER = (
     "import tencentcloud.tcr.v20190924.tcr_client, tencentcloud.tcr.v20190924.models, qcloud_cos; "
     "from shared import schemas; [schemas.validator(n) for n in schemas.SCHEMAS]"
 )
+# peak RSS: the process's own high-water mark (VmHWM, kB); getrusage's ru_maxrss is carried across fork and exec
+# on Linux, so a child would report its parent's size if the parent were bigger
 PROBE = (
-    "import resource, time, sys; t = time.perf_counter(); exec(sys.argv[1]); "
-    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    "import time, sys; t = time.perf_counter(); exec(sys.argv[1]); elapsed = time.perf_counter() - t; "
+    "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')]; "
+    "print(elapsed, hwm[0] if hwm else __import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss)"
 )
 
 

@@ -90,3 +90,27 @@ class Results:
         return f"{met} of {len(self.targets)} targets met" + (
             "" if not missed else f"; {len(missed)} missed (see above)"
         )
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The targets of a results document as the table docs/performance.md shows."""
+    m = doc.get("machine", {})
+    lines = [
+        f"Run {m.get('when', '?')} on {m.get('cpus', '?')} CPUs, Python {m.get('python', '?')} "
+        f"({m.get('platform', '?')}).",
+        "",
+        "| scenario | target | value | limit | |",
+        "|---|---|---|---|---|",
+    ]
+    for t in doc.get("targets", []):
+        unit = "x" if t["unit"] == "x" else f" {t['unit']}"
+        value = f"{t['value']:.3f}".rstrip("0").rstrip(".") if isinstance(t["value"], float) else str(t["value"])
+        lines.append(
+            f"| {t.get('scenario', '')} | {t['name']} | {value}{unit} | {t['op']} {t['target']} "
+            f"| {'met' if t['ok'] else '**missed**'} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown(json.loads(results_path().read_text())))
