@@ -18,6 +18,7 @@ from bench.results import ROOT, Results
 SCENARIOS = {
     "cold_start": "bench.cold",
     "webhook": "bench.webhook",
+    "soak": "bench.soak",
 }
 NOT_BY_DEFAULT = {"soak"}
 
