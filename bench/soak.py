@@ -212,7 +212,7 @@ def _soak(cloud: Any, cfg: Soak, started: float, log: Any) -> dict[str, Any]:
             )
             _check(status == 200, f"push {i}: {status} {body}")
             digests.append(body["digest"])
-            if (i + 1) % 500 == 0:
+            if log and (i + 1) % 500 == 0:
                 log(f"  {i + 1} pushes in {time.monotonic() - t_push:.0f} s")
         push_s = time.monotonic() - t_push
 
