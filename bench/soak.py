@@ -11,7 +11,8 @@ log with the TCR SDK, and what the webhook answered each delivery attempt comes 
 (`GET /_localcloud/webhook-deliveries`). Targets: 0 lost, 0 duplicated, 0 non-2xx answers a sender would not retry.
 
 Sizes: BENCH_SOAK_PUSHES (2000), BENCH_SOAK_RATE (pushes per second, 20), BENCH_SOAK_AUDIT_EVERY_S (5),
-BENCH_SOAK_FINAL_S (bound on the final audits, 300). `tests/integration/test_soak.py` runs the same code small.
+BENCH_SOAK_FINAL_S (bound on the final audits, 300), BENCH_SOAK_SEED (the fault plan's seed, 2026).
+`tests/integration/test_soak.py` runs the same code small.
 """
 
 from __future__ import annotations
@@ -78,33 +79,42 @@ def _check(cond: bool, what: str) -> None:
         raise RuntimeError(f"soak setup failed: {what}")
 
 
-class _Auditor(threading.Thread):
-    """Fires the audit's timer every `every_s` seconds until stopped; counts the runs and their answers."""
-
-    def __init__(self, url: str, every_s: float) -> None:
-        super().__init__(name="soak-audit", daemon=True)
-        self.url = url
-        self.every_s = every_s
-        self.stop = threading.Event()
-        self.answers: Counter[int] = Counter()
-
-    def run(self) -> None:
-        from tests.integration.support import call
-
-        while not self.stop.wait(self.every_s):
-            status, _ = call("POST", self.url, {"message": json.dumps({"notify": False})})
-            self.answers[status] += 1
-
-
-def _audit_once(url: str, registry_id: str) -> tuple[int, int | None]:
-    """(HTTP status, this instance's stillPending or None) of one audit run."""
+def _audit_once(url: str, registry_id: str, phase: str) -> dict[str, Any]:
+    """One audit run through its timer: its answer and this instance's headline (what it found and resolved)."""
     from tests.integration.support import call
 
-    status, summary = call("POST", url, {"message": json.dumps({"notify": False})})
-    if status != 200 or not isinstance(summary, dict):
-        return status, None
-    mine = [i for i in summary.get("instances", []) if i.get("registryId") == registry_id]
-    return status, (mine[0].get("stillPending") if mine else None)
+    t = time.monotonic()
+    try:
+        status, summary = call("POST", url, {"message": json.dumps({"notify": False})})
+    except OSError:  # no answer within the client's 60 s: the run may still finish, the next one will tell
+        status, summary = 0, None
+    run: dict[str, Any] = {"phase": phase, "status": status, "s": round(time.monotonic() - t, 2)}
+    mine = [i for i in summary.get("instances", []) if i.get("registryId") == registry_id] if status == 200 else []
+    if mine:
+        head = mine[0]
+        run.update(
+            pendingBefore=head.get("pendingBefore"),
+            resolved=sum((head.get("resolved") or {}).values()),
+            stillPending=head.get("stillPending"),
+            expanded=(head.get("unexpandedEvents") or {}).get("expanded", 0),
+        )
+    return run
+
+
+class _Auditor(threading.Thread):
+    """Fires the audit's timer every `every_s` seconds until stopped, keeping each run's headline."""
+
+    def __init__(self, url: str, registry_id: str, every_s: float) -> None:
+        super().__init__(name="soak-audit", daemon=True)
+        self.url = url
+        self.registry_id = registry_id
+        self.every_s = every_s
+        self.stop = threading.Event()
+        self.runs: list[dict[str, Any]] = []
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            self.runs.append(_audit_once(self.url, self.registry_id, "faults"))
 
 
 def _cos_objects(env: dict[str, str], prefix: str) -> dict[str, bytes]:
@@ -193,10 +203,11 @@ def _soak(cloud: Any, cfg: Soak, started: float, log: Any) -> dict[str, Any]:
     trigger = {"Name": "soak", "Targets": [target], "EventTypes": ["pushImage"], "Condition": ".*", "Enabled": True}
     tcr.call_json("CreateWebhookTrigger", {"RegistryId": registry_id, "Namespace": NAMESPACE, "Trigger": trigger})
     injected_before = call("GET", admin + "/faults/injected")[1]
+    calls_before = call("GET", admin + "/stats")[1]
 
     status, body = call("POST", admin + "/faults", cfg.faults)
     _check(status == 200, f"fault plan refused: {body}")
-    auditor = _Auditor(audit_url, cfg.audit_every_s)
+    auditor = _Auditor(audit_url, registry_id, cfg.audit_every_s)
     digests: list[str] = []
     t_push = time.monotonic()
     try:
@@ -228,20 +239,20 @@ def _soak(cloud: Any, cfg: Soak, started: float, log: Any) -> dict[str, Any]:
         auditor.stop.set()
         auditor.join(timeout=900)
         injected_after = call("GET", admin + "/faults/injected")[1]
+        calls_during = call("GET", admin + "/stats")[1]
         call("DELETE", admin + "/faults")
     deliveries_settled = all(d["outcome"] != "pending" for d in found)
 
     # faults cleared: audit until nothing of this instance is pending (bounded)
-    final_answers: Counter[int] = Counter()
-    still: int | None = None
+    finals: list[dict[str, Any]] = []
     t_final = time.monotonic()
     while time.monotonic() - t_final < cfg.final_bound_s:
-        status, still = _audit_once(audit_url, registry_id)
-        final_answers[status] += 1
-        if status == 200 and still == 0:
+        finals.append(_audit_once(audit_url, registry_id, "final"))
+        if finals[-1]["status"] == 200 and finals[-1].get("stillPending") == 0:
             break
         time.sleep(0.5)
     final_s = time.monotonic() - t_final
+    still = finals[-1].get("stillPending") if finals and finals[-1]["status"] == 200 else None
 
     # the independent verdict
     trigger_log = _trigger_log(tcr, registry_id)
@@ -255,20 +266,28 @@ def _soak(cloud: Any, cfg: Soak, started: float, log: Any) -> dict[str, Any]:
         trigger_log=trigger_log,
     )
     injected: dict[str, int] = {}
+    fault_share: dict[str, float] = {}
     for service in ("tcr", "cos"):
         for kind, n in injected_after.get(service, {}).items():
             delta = n - injected_before.get(service, {}).get(kind, 0)
             if delta:
                 injected[f"{service} {kind}"] = delta
+        served = sum(calls_during[service].values()) - sum(calls_before[service].values())
+        hit = sum(v for k, v in injected.items() if k.startswith(service + " "))
+        fault_share[service] = round(hit / served, 3) if served else 0.0
+    runs = auditor.runs + finals
     counts.update(
         {
             "faults_injected": dict(sorted(injected.items())),
             "faults_injected_total": sum(injected.values()),
             "remote_calls": {k: sum(v.values()) for k, v in call("GET", admin + "/stats")[1].items()},
-            "audits_during": sum(auditor.answers.values()),
-            "audit_answers_during": {str(k): v for k, v in sorted(auditor.answers.items())},
-            "audits_final": sum(final_answers.values()),
-            "audit_answers_final": {str(k): v for k, v in sorted(final_answers.items())},
+            "faulted_share_of_calls": fault_share,
+            "audits_during": len(auditor.runs),
+            "audits_final": len(finals),
+            "audit_answers": dict(Counter(str(r["status"]) for r in runs)),
+            "audit_resolved_during": sum(r.get("resolved") or 0 for r in auditor.runs),
+            "audit_expanded_unexpanded_pushes": sum(r.get("expanded") or 0 for r in runs),
+            "audit_runs": runs,
             "still_pending_after_final": still,
             "deliveries_settled_in_bound": deliveries_settled,
             "push_s": round(push_s, 1),
@@ -374,13 +393,17 @@ PRINTED = (
     "reordered",
     "faults_injected_total",
     "faults_injected",
+    "answers",
     "non2xx_by_status",
     "non_retryable_non2xx",
     "retried_then_delivered",
     "pushes_never_delivered",
+    "faulted_share_of_calls",
     "audits_during",
-    "audit_answers_during",
+    "audit_resolved_during",
     "audits_final",
+    "audit_answers",
+    "audit_expanded_unexpanded_pushes",
     "still_pending_after_final",
     "final_records",
     "log_lines_by_status",
@@ -395,7 +418,10 @@ PRINTED = (
 
 def config_from_env() -> Soak:
     smoke = os.environ.get("BENCH_SCALE") == "smoke"
+    faults = json.loads(json.dumps(FAULTS))
+    faults["seed"] = int(os.environ.get("BENCH_SOAK_SEED") or faults["seed"])
     return Soak(
+        faults=faults,
         pushes=int(os.environ.get("BENCH_SOAK_PUSHES") or (60 if smoke else 2000)),
         rate=float(os.environ.get("BENCH_SOAK_RATE") or 20),
         audit_every_s=float(os.environ.get("BENCH_SOAK_AUDIT_EVERY_S") or (2 if smoke else 5)),
