@@ -79,9 +79,10 @@ def _check(cond: bool, what: str) -> None:
         raise RuntimeError(f"soak setup failed: {what}")
 
 
-def _audit_once(url: str, registry_id: str, phase: str) -> dict[str, Any]:
-    """One audit run through its timer: its answer and this instance's headline (what it found and resolved)."""
-    from tests.integration.support import call
+def _audit_once(url: str, registry_id: str, phase: str, env: dict[str, str]) -> dict[str, Any]:
+    """One audit run through its timer: its answer, this instance's headline (what it found and resolved) and,
+    from the run's report in COS, how much of TCR's replication log it read."""
+    from tests.integration.support import call, cos_json
 
     t = time.monotonic()
     try:
@@ -98,23 +99,30 @@ def _audit_once(url: str, registry_id: str, phase: str) -> dict[str, Any]:
             stillPending=head.get("stillPending"),
             expanded=(head.get("unexpandedEvents") or {}).get("expanded", 0),
         )
+        try:
+            report = cos_json(env, head["report"])
+            run["logCalls"] = [r.get("logCalls") for r in report.get("replicas", [])]
+            run["logReadComplete"] = report.get("logReadComplete")
+        except Exception as exc:  # diagnostics only (COS may be failing on purpose)
+            run["report"] = type(exc).__name__
     return run
 
 
 class _Auditor(threading.Thread):
     """Fires the audit's timer every `every_s` seconds until stopped, keeping each run's headline."""
 
-    def __init__(self, url: str, registry_id: str, every_s: float) -> None:
+    def __init__(self, url: str, registry_id: str, every_s: float, env: dict[str, str]) -> None:
         super().__init__(name="soak-audit", daemon=True)
         self.url = url
         self.registry_id = registry_id
         self.every_s = every_s
+        self.env = env
         self.stop = threading.Event()
         self.runs: list[dict[str, Any]] = []
 
     def run(self) -> None:
         while not self.stop.wait(self.every_s):
-            self.runs.append(_audit_once(self.url, self.registry_id, "faults"))
+            self.runs.append(_audit_once(self.url, self.registry_id, "faults", self.env))
 
 
 def _cos_objects(env: dict[str, str], prefix: str) -> dict[str, bytes]:
@@ -207,7 +215,7 @@ def _soak(cloud: Any, cfg: Soak, started: float, log: Any) -> dict[str, Any]:
 
     status, body = call("POST", admin + "/faults", cfg.faults)
     _check(status == 200, f"fault plan refused: {body}")
-    auditor = _Auditor(audit_url, registry_id, cfg.audit_every_s)
+    auditor = _Auditor(audit_url, registry_id, cfg.audit_every_s, env)
     digests: list[str] = []
     t_push = time.monotonic()
     try:
@@ -247,7 +255,7 @@ def _soak(cloud: Any, cfg: Soak, started: float, log: Any) -> dict[str, Any]:
     finals: list[dict[str, Any]] = []
     t_final = time.monotonic()
     while time.monotonic() - t_final < cfg.final_bound_s:
-        finals.append(_audit_once(audit_url, registry_id, "final"))
+        finals.append(_audit_once(audit_url, registry_id, "final", env))
         if finals[-1]["status"] == 200 and finals[-1].get("stillPending") == 0:
             break
         time.sleep(0.5)
