@@ -13,6 +13,11 @@ if pending pushes are older than that. The skipped entries were read while every
 already existed and was judged (`since`), so they owe those records nothing; a record written since is
 judged only on what this run read contiguously from the newest entry, and when that does not reach back
 to its push, the next run starts over from the newest entry. A cursor older than a day starts over too.
+
+The log moves down while it is read: each push that lands meanwhile starts a replication whose entry comes first,
+so a page can repeat entries of the one before. An entry read before shows by how much; the read goes on from
+there (only a page of first-page entries, with page 0 unchanged, means TCR ignores the page number). Whether
+pages are numbered from 0 or 1 is learnt on a log that did not move around the probe.
 """
 
 from __future__ import annotations
