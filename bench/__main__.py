@@ -22,6 +22,7 @@ SCENARIOS = {
     "audit": "bench.audit",
     "log_query": "bench.logquery",
     "polling": "bench.polling",
+    "soak": "bench.soak",
 }
 NOT_BY_DEFAULT = {"soak"}
 

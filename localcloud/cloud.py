@@ -13,6 +13,8 @@ Admin surface on the function host port (not part of any Tencent API):
     GET    /_localcloud/faults           -> the current fault plan
     POST   /_localcloud/faults           -> set a plan (400 InvalidFaultPlan with the reason on a bad plan)
     DELETE /_localcloud/faults           -> back to the default plan
+    GET    /_localcloud/faults/injected  -> faults injected since start, per service and kind ({"tcr": {"drop": n}})
+    GET    /_localcloud/webhook-deliveries?registryId=R -> every webhook delivery and its attempts' answers
     GET    /_localcloud/stats            -> {"tcr": {...}, "cos": {...}, "functions": {name: invocations}}
     POST   /_localcloud/timer/<function> -> invoke the function's timer trigger ({"message": "..."} optional;
                                             "retries": N invokes a failed one again with the identical event)
@@ -341,6 +343,10 @@ class LocalCloud:
             return self._vpcs(req)
         if path == "/_localcloud/faults":
             return self._faults(req)
+        if path == "/_localcloud/faults/injected" and req.method == "GET":
+            return _json(200, self.faults.injected())
+        if path == "/_localcloud/webhook-deliveries":
+            return self._webhook_deliveries(req)
         if path == "/_localcloud/stats" and req.method == "GET":
             return _json(200, self.stats())
         if path == "/_localcloud/health" and req.method == "GET":
@@ -394,6 +400,24 @@ class LocalCloud:
         region = query.get("region", [None])[-1]
         try:
             return _json(200, self.tcr.admin_list_vpcs(region))
+        except AdminError as exc:
+            return _error(exc.status, "AdminError", exc.message)
+
+    def _webhook_deliveries(self, req: Request) -> Response:
+        """GET ?registryId=R: every webhook delivery of the instance and what each attempt was answered."""
+        assert self.tcr is not None
+        if req.method != "GET":
+            return _error(405, "MethodNotAllowed", "use GET /_localcloud/webhook-deliveries?registryId=<id>")
+        from urllib.parse import parse_qs
+
+        from localcloud.tcr import AdminError
+
+        query = parse_qs(req.raw_query, keep_blank_values=True)
+        unknown = sorted(set(query) - {"registryId"})
+        if unknown or not query.get("registryId", [""])[-1]:
+            return _error(400, "InvalidRequest", "registryId is required and is the only query parameter")
+        try:
+            return _json(200, self.tcr.admin_webhook_deliveries(query["registryId"][-1]))
         except AdminError as exc:
             return _error(exc.status, "AdminError", exc.message)
 

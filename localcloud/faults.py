@@ -3,9 +3,10 @@
 Plan shape (every part optional), as in the admin surface `/_localcloud/faults` and `LOCALCLOUD_FAULTS`:
 {"seed": 1,
  "tcr": {"errorRate": 0.1, "codes": ["RequestLimitExceeded"], "latencyMs": 0, "dropRate": 0.0, "actions": ["*"],
-         "rateLimit": {"DescribeInstances": 5}},
- "cos": {"errorRate": 0.1, "statuses": [503], "latencyMs": 0, "dropRate": 0.0, "operations": ["*"]},
- "webhook": {"failRate": 0.0, "redeliverRate": 0.2},
+         "slowRate": 0.0, "slowMs": 3000, "rateLimit": {"DescribeInstances": 5}},
+ "cos": {"errorRate": 0.1, "statuses": [503], "latencyMs": 0, "dropRate": 0.0, "operations": ["*"],
+         "slowRate": 0.0, "slowMs": 3000},
+ "webhook": {"failRate": 0.0, "redeliverRate": 0.2, "reorderRate": 0.1, "reorderDelayMs": [200, 2000]},
  "replication": {"lagMs": [200, 2000], "failRate": 0.0}}
 """
 
@@ -26,10 +27,20 @@ DEFAULT_PLAN: dict[str, Any] = {
         "latencyMs": 0,
         "dropRate": 0.0,
         "actions": ["*"],
+        "slowRate": 0.0,
+        "slowMs": 3000,
         "rateLimit": {},
     },
-    "cos": {"errorRate": 0.0, "statuses": [503], "latencyMs": 0, "dropRate": 0.0, "operations": ["*"]},
-    "webhook": {"failRate": 0.0, "redeliverRate": 0.0},
+    "cos": {
+        "errorRate": 0.0,
+        "statuses": [503],
+        "latencyMs": 0,
+        "dropRate": 0.0,
+        "operations": ["*"],
+        "slowRate": 0.0,
+        "slowMs": 3000,
+    },
+    "webhook": {"failRate": 0.0, "redeliverRate": 0.0, "reorderRate": 0.0, "reorderDelayMs": [200, 2000]},
     "replication": {"lagMs": [50, 300], "failRate": 0.0},
 }
 
@@ -70,19 +81,23 @@ def validate(plan: dict[str, Any]) -> None:
         body = plan.get(part, {})
         if not isinstance(body, dict):
             raise FaultPlanError(f"{part} must be an object")
-        for name in ("errorRate", "dropRate", "failRate", "redeliverRate"):
+        for name in ("errorRate", "dropRate", "failRate", "redeliverRate", "reorderRate", "slowRate"):
             if name in body:
                 _check_rate(part, name, body[name])
-        if "latencyMs" in body and (not isinstance(body["latencyMs"], (int, float)) or body["latencyMs"] < 0):
-            raise FaultPlanError(f"{part}.latencyMs must be a non-negative number")
-    lag = plan.get("replication", {}).get("lagMs")
-    if lag is not None and not (
-        isinstance(lag, list)
-        and len(lag) == 2
-        and all(isinstance(v, (int, float)) and v >= 0 for v in lag)
-        and lag[0] <= lag[1]
-    ):
-        raise FaultPlanError("replication.lagMs must be [min, max] milliseconds")
+        for name in ("latencyMs", "slowMs"):
+            if name in body and (
+                not isinstance(body[name], (int, float)) or isinstance(body[name], bool) or body[name] < 0
+            ):
+                raise FaultPlanError(f"{part}.{name} must be a non-negative number")
+    for part, name in (("replication", "lagMs"), ("webhook", "reorderDelayMs")):
+        span = plan.get(part, {}).get(name)
+        if span is not None and not (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in span)
+            and span[0] <= span[1]
+        ):
+            raise FaultPlanError(f"{part}.{name} must be [min, max] milliseconds")
 
 
 class Faults:
@@ -93,6 +108,7 @@ class Faults:
         self._plan = copy.deepcopy(DEFAULT_PLAN)
         self._rng = random.Random(0)
         self._windows: dict[str, list[float]] = {}
+        self._injected: dict[str, dict[str, int]] = {"tcr": {}, "cos": {}}  # since start, whatever the plan
         if plan:
             self.set(plan)
 
@@ -122,6 +138,15 @@ class Faults:
         with self._lock:
             return self._rng.uniform(low, high)
 
+    def injected(self) -> dict[str, dict[str, int]]:
+        """Faults injected so far per service, by kind: `error:<code or status>`, `drop`, `slow`."""
+        with self._lock:
+            return copy.deepcopy(self._injected)
+
+    def _count(self, service: str, kind: str) -> None:
+        counts = self._injected.setdefault(service, {})
+        counts[kind] = counts.get(kind, 0) + 1
+
     def part(self, name: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._plan.get(name, {}))
@@ -144,15 +169,22 @@ class Faults:
             limits = part.get("rateLimit") or {}
             if service == "tcr" and operation in limits and self._rate_limited(operation, float(limits[operation])):
                 decision.error = "RequestLimitExceeded"
+                self._count(service, "error:RequestLimitExceeded")
                 return decision
             if "*" not in scope and operation not in scope:
                 return decision
+            # drawn only when set, so that seeded plans without it keep their outcomes
+            if part.get("slowRate", 0) and self._rng.random() < part["slowRate"]:
+                decision.latency_s += float(part.get("slowMs", 3000)) / 1000.0
+                self._count(service, "slow")
             if part.get("dropRate", 0) and self._rng.random() < part["dropRate"]:
                 decision.drop = True
+                self._count(service, "drop")
                 return decision
             if part.get("errorRate", 0) and self._rng.random() < part["errorRate"]:
                 choices = part.get("codes" if service == "tcr" else "statuses") or (
                     ["InternalError"] if service == "tcr" else [503]
                 )
                 decision.error = self._rng.choice(choices)
+                self._count(service, f"error:{decision.error}")
             return decision

@@ -81,14 +81,17 @@ def _make_handler_class(handler: Handler) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     pass
                 return
-            self.send_response(resp.status)
-            headers = dict(resp.headers)
-            headers.setdefault("Content-Length", str(len(resp.body)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(resp.body)
+            try:
+                self.send_response(resp.status)
+                headers = dict(resp.headers)
+                headers.setdefault("Content-Length", str(len(resp.body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(resp.body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a slow fault): no one to tell
+                self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
 

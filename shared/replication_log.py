@@ -13,6 +13,11 @@ if pending pushes are older than that. The skipped entries were read while every
 already existed and was judged (`since`), so they owe those records nothing; a record written since is
 judged only on what this run read contiguously from the newest entry, and when that does not reach back
 to its push, the next run starts over from the newest entry. A cursor older than a day starts over too.
+
+The log moves down while it is read: each push that lands meanwhile starts a replication whose entry comes first,
+so a page can repeat entries of the one before. An entry read before shows by how much; the read goes on from
+there (only a page of first-page entries, with page 0 unchanged, means TCR ignores the page number). Whether
+pages are numbered from 0 or 1 is learnt on a log that did not move around the probe.
 """
 
 from __future__ import annotations
@@ -186,6 +191,7 @@ class _Pager:
         self.first: list[LogEntry] = []
         self.status = SyncStatus(None, None)
         self.ignores_paging = False
+        self.second: list[LogEntry] | None = None  # page 1 as the probe read it, when numbering starts at 0
 
     def can_call(self) -> bool:
         return self.calls < self.allowance
@@ -203,23 +209,92 @@ class _Pager:
         self.first = list(self.status.entries)
         return self.first
 
+    def head_moved(self) -> bool | None:
+        """Page 0 again: did entries arrive at the head since it was last read? None when the allowance is spent."""
+        if not self.can_call():
+            return None
+        self.calls += 1
+        head = list(self.fetch(0, self.limit).entries)
+        moved = [entry_key(e) for e in head] != [entry_key(e) for e in self.first]
+        self.first = head
+        return moved
+
+    def probe(self) -> bool:
+        """Page 1, to learn whether numbering starts at 0 or 1 (pages 0 and 1 alike); False when the allowance is
+        spent. The log may move down meanwhile (a push starts a replication): page 0 moved down still begins with
+        entries of the first page read, page 1 ends with some; a one-entry page tells nothing, so page 0 is read
+        again until it did not move around the probe (`first` is then page 0 as it was at the probe).
+        """
+        first = [entry_key(e) for e in self.first]
+        while True:
+            if not self.can_call():
+                return False
+            probe = self._call(1)
+            keys = [entry_key(e) for e in probe]
+            if self.limit > 1 and len(first) > 1:
+                same = any(keys[k:] == first[: len(keys) - k] for k in range(len(keys)) if keys[k:])
+                break
+            moved = self.head_moved()
+            if moved is None:
+                return False
+            if not moved:
+                same = keys == first
+                break
+            first = [entry_key(e) for e in self.first]
+        self.base = 1 if same else 0
+        self.second = None if same else probe
+        return True
+
     def page(self, index: int) -> list[LogEntry] | None:
         """Page `index` (0-based, of `limit` entries); None when the allowance is spent."""
         if index == 0:
             return self.first
-        if self.base is None:
-            if not self.can_call():
-                return None
-            probe = self._call(1)
-            if [entry_key(e) for e in probe] == [entry_key(e) for e in self.first]:
-                self.base = 1  # pages 0 and 1 are the same page: numbering starts at 1
-            else:
-                self.base = 0
-                if index == 1:
-                    return probe
+        if self.base is None and not self.probe():
+            return None
+        if index == 1 and self.second is not None:
+            second, self.second = self.second, None  # once: the log may have moved since
+            return second
         if not self.can_call():
             return None
-        return self._call(index + self.base)
+        return self._call(index + (self.base or 0))
+
+
+class _Walk:
+    """The log as it was when the run began (index 0 = the newest entry then), over a log that may move down
+    while it is read: a push starts a replication, its entry comes first and every other one is a page further.
+    An entry read before shows how far the log moved; entries read before are left out."""
+
+    def __init__(self, pager: _Pager) -> None:
+        self.pager = pager
+        self.known = {entry_key(e): i for i, e in enumerate(pager.first)}
+        self.shift = 0  # entries that arrived at the head since the run began, as far as seen
+        self.short = False  # the last page was short: the end of the log
+        self.repeated_deep = False  # the last page repeated an entry read before that is not on the first page
+
+    def at(self, index: int) -> list[LogEntry] | None:
+        """The unread entries of the page holding `index`, from `index` on (maybe none); None: allowance spent."""
+        limit = self.pager.limit
+        number = (index + self.shift) // limit
+        page = self.pager.page(number)
+        if page is None:
+            return None
+        self.short = len(page) < limit
+        self.repeated_deep = False
+        fresh: list[tuple[int, LogEntry]] = []
+        for j, entry in enumerate(page):
+            key = entry_key(entry)
+            if key in self.known:
+                self.shift = number * limit + j - self.known[key]
+                self.repeated_deep = self.repeated_deep or self.known[key] >= limit
+            else:
+                fresh.append((number * limit + j, entry))
+        out = []
+        for offset, entry in fresh:
+            position = offset - self.shift
+            if position >= index:
+                self.known[entry_key(entry)] = position
+                out.append(entry)
+        return out
 
 
 def read(
@@ -259,15 +334,31 @@ def read(
             return False
         return anchor_at + after > len(top)  # what lies between was read by earlier runs
 
+    if pager.base is None and not top_done() and pager.probe():
+        top = list(pager.first)  # the log as it was at the probe (it may have moved since page 0 was read)
+        ended = len(top) < pager.limit
+        anchor_at = _find(top, chain)
+    walk = _Walk(pager)
+
     while not top_done():
-        page = pager.page(len(top) // pager.limit)
+        page = walk.at(len(top))
         if page is None:
             break
-        if page and [entry_key(e) for e in page] == [entry_key(e) for e in top[-len(page) :]]:
-            pager.ignores_paging = True  # the same page again: TCR shows no more than this
-            break
+        if not page and not walk.short:
+            # nothing new: either the log moved down meanwhile (go on from where it now is), or TCR answers
+            # the first page whatever the page number (it shows no more than this); only the latter repeats
+            # nothing but first-page entries, and then page 0 read again tells which
+            if walk.repeated_deep:
+                continue
+            moved = pager.head_moved()
+            if moved is None:
+                break
+            if not moved:
+                pager.ignores_paging = True
+                break
+            continue
         top.extend(page)
-        ended = len(page) < pager.limit
+        ended = walk.short
         if anchor_at is None:
             anchor_at = _find(top, chain)
 
@@ -289,12 +380,20 @@ def read(
         position = anchor_at + after
         deep_ended = False
         while not deep_ended and not _reaches(out.old_floor, oldest):
-            page = pager.page(position // pager.limit)
+            page = walk.at(position)
             if page is None:
                 break
-            deep.extend(page[position % pager.limit :])
-            deep_ended = len(page) < pager.limit
-            position = (position // pager.limit + 1) * pager.limit
+            if not page and not walk.short:
+                if walk.repeated_deep:
+                    continue
+                moved = pager.head_moved()
+                if moved is None:
+                    break
+                if moved:
+                    continue
+            deep.extend(page)
+            deep_ended = walk.short
+            position += len(page) if page else pager.limit
             out.old_floor = _floor(deep, deep_ended) if deep or deep_ended else out.old_floor
         out.entries.extend(deep)
     out.complete = _reaches(out.old_floor, oldest) or pager.ignores_paging

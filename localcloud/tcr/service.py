@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import copy
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -137,6 +138,9 @@ class TcrService:
         self._s = _empty_state()
         self._last_end: dict[str, float | None] = {}  # replica id -> latest EndTime of its log (a cache of _s)
         self._sched = Scheduler()
+        # admin-only record of every webhook delivery and its attempts (not TCR's; not in snapshot())
+        self._deliveries: dict[str, list[dict[str, Any]]] = {}
+        self._arrivals = itertools.count(1)
         self._handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
             "CreateInstance": self._create_instance,
             "DescribeInstances": self._describe_instances,
@@ -1127,7 +1131,7 @@ class TcrService:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise AdminError(400, "`size` must be a non-negative integer (bytes).")
 
-        deliveries: list[tuple[int, str, dict[str, str], bytes, list[bool]]] = []
+        deliveries: list[dict[str, Any]] = []
         with self._lock:
             inst = self._s["instances"].get(registry_id)
             if inst is None:
@@ -1162,6 +1166,8 @@ class TcrService:
             hook = self._faults.part("webhook")
             fail_rate = float(hook.get("failRate", 0.0))
             redeliver_rate = float(hook.get("redeliverRate", 0.0))
+            reorder_rate = float(hook.get("reorderRate", 0.0))
+            delay_lo, delay_hi = hook.get("reorderDelayMs", [200, 2000])
             subject = f"{ns}/{repo}:{tag}"
             for trig in self._s["triggers"].get(registry_id, []):
                 if not (trig["NamespaceName"] == ns and trig["Enabled"] and "pushImage" in trig["EventTypes"]):
@@ -1172,8 +1178,11 @@ class TcrService:
                     headers = {h["Key"]: ", ".join(h["Values"]) for h in target["Headers"]}
                     headers["Content-Type"] = JSON_CT
                     copies = 2 if self._faults.random() < redeliver_rate else 1
-                    for _ in range(copies):
+                    for copy_index in range(copies):
                         plan = [self._faults.random() < fail_rate for _ in range(WEBHOOK_ATTEMPTS)]
+                        held = 0.0  # drawn only when reordering is on: seeded runs without it keep their draws
+                        if reorder_rate and self._faults.random() < reorder_rate:
+                            held = self._faults.uniform(float(delay_lo), float(delay_hi)) / 1000.0
                         self._s["seq"]["triggerLog"] += 1
                         log_id = self._s["seq"]["triggerLog"]
                         self._s["triggerLogs"].setdefault(registry_id, []).append(
@@ -1188,7 +1197,19 @@ class TcrService:
                                 "namespace": ns,
                             }
                         )
-                        deliveries.append((log_id, target["Address"], headers, data, plan))
+                        delivery = {
+                            "logId": log_id,
+                            "triggerId": trig["Id"],
+                            "address": target["Address"],
+                            "digest": digest,
+                            "redelivery": copy_index > 0,
+                            "heldMs": round(held * 1000.0, 1),
+                            "plan": plan,
+                            "attempts": [],
+                            "outcome": "pending",
+                        }
+                        self._deliveries.setdefault(registry_id, []).append(delivery)
+                        deliveries.append({"delivery": delivery, "headers": headers, "data": data})
 
             # Replication: to every replica, after a lag (and after the replica is deployed).
             repl = self._faults.part("replication")
@@ -1220,10 +1241,10 @@ class TcrService:
                 self._sched.call_later(delay, lambda r=replica_id, i=entry_id: self._complete(r, i))
                 replications += 1
 
-        for log_id, url, headers, data, plan in deliveries:
+        for d in deliveries:
             self._sched.spawn(
-                lambda a=(registry_id, log_id, url, headers, data, plan): self._deliver(*a),
-                name=f"localcloud-tcr-webhook-{log_id}",
+                lambda a=(registry_id, d["delivery"], d["headers"], d["data"]): self._deliver(*a),
+                name=f"localcloud-tcr-webhook-{d['delivery']['logId']}",
             )
         return {"digest": digest, "webhooks": len(deliveries), "replications": replications}
 
@@ -1239,22 +1260,42 @@ class TcrService:
                     last = self._last_end[replica_id]
                     self._last_end[replica_id] = entry["end"] if last is None else max(last, entry["end"])
 
-    def _deliver(
-        self, registry_id: str, log_id: int, url: str, headers: dict[str, str], data: bytes, plan: list[bool]
-    ) -> None:
-        for attempt, simulated_failure in enumerate(plan):
+    def _deliver(self, registry_id: str, delivery: dict[str, Any], headers: dict[str, str], data: bytes) -> None:
+        log_id = delivery["logId"]
+        if delivery["heldMs"] and not self._sched.sleep(delivery["heldMs"] / 1000.0):
+            return
+        for attempt, simulated_failure in enumerate(delivery["plan"]):
             if attempt and not self._sched.sleep(WEBHOOK_RETRY_DELAYS_S[min(attempt, len(WEBHOOK_RETRY_DELAYS_S)) - 1]):
                 return
             ok = False
+            record: dict[str, Any] = {"arrival": None, "status": None, "error": None, "injected": simulated_failure}
             if not simulated_failure:
+                with self._lock:
+                    record["arrival"] = next(self._arrivals)
                 try:
-                    ok = 200 <= self._post(url, dict(headers), data) < 300
-                except Exception:
+                    status = self._post(delivery["address"], dict(headers), data)
+                    record["status"] = status
+                    ok = 200 <= status < 300
+                except Exception as exc:
+                    record["error"] = type(exc).__name__
                     ok = False
             with self._lock:
+                delivery["attempts"].append(record)
+                if ok or attempt == len(delivery["plan"]) - 1:
+                    delivery["outcome"] = "delivered" if ok else "failed"
                 for entry in self._s["triggerLogs"].get(registry_id, []):
                     if entry["Id"] == log_id:
                         entry["Status"] = "finished" if ok else "error"
                         entry["updated"] = self._now()
             if ok:
                 return
+
+    def admin_webhook_deliveries(self, registry_id: str) -> dict[str, Any]:
+        """Every webhook delivery of an instance, in push order, with each attempt (admin surface only)."""
+        with self._lock:
+            if registry_id not in self._s["instances"]:
+                raise AdminError(404, f"The instance {registry_id} does not exist.")
+            out = copy.deepcopy(self._deliveries.get(registry_id, []))
+        for d in out:
+            d.pop("plan", None)
+        return {"registryId": registry_id, "deliveries": out}

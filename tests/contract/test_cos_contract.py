@@ -20,7 +20,7 @@ from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 from localcloud.cos import CosService
-from localcloud.faults import Faults
+from localcloud.faults import FaultPlanError, Faults
 from localcloud.httpd import Server
 
 SECRET_ID = "AKIDLOCALCLOUD0000000000000000000000"
@@ -442,7 +442,6 @@ def test_signature_outside_its_time_window_is_refused(skew: float) -> None:
         server.close()
 
 
-
 def _fetch_full(url: str, *, virtual_host: bool = True) -> tuple[int, str, bytes]:
     """GET a pre-signed URL with no Authorization header: by COS's bucket domain (Host header, as the SDK
     signs it) or path-style (`/<bucket>/<key>` on the endpoint itself, what a browser can open locally)."""
@@ -502,6 +501,7 @@ def test_altered_presigned_url_is_refused(cloud: Cloud, cos: CosS3Client, alter:
     assert status == 403, body
     assert b"<Code>SignatureDoesNotMatch</Code>" in body or b"<Code>AccessDenied</Code>" in body
 
+
 # ----- faults --------------------------------------------------------------------------------------------------------
 
 
@@ -525,6 +525,28 @@ def test_injected_drop_is_a_client_error_and_nothing_stored(cloud: Cloud, cos: C
         cos.put_object(Bucket=BUCKET, Key="faults/drop", Body=b"lost")
     cloud.faults.clear()
     assert cos.object_exists(Bucket=BUCKET, Key="faults/drop") is False
+
+
+def test_injected_slow_answer_still_applies_and_is_counted(cloud: Cloud, cos: CosS3Client) -> None:
+    before = cloud.faults.injected()["cos"].get("slow", 0)
+    cloud.faults.set({"cos": {"slowRate": 1.0, "slowMs": 300, "operations": ["PutObject"]}})
+    t = time.monotonic()
+    cos.put_object(Bucket=BUCKET, Key="faults/slow", Body=b"late")
+    assert time.monotonic() - t >= 0.3
+    cloud.faults.clear()
+    assert cos.get_object(Bucket=BUCKET, Key="faults/slow")["Body"].get_raw_stream().read() == b"late"
+    assert cloud.faults.injected()["cos"]["slow"] == before + 1
+
+
+def test_fault_plan_refuses_bad_slow_and_reorder_settings() -> None:
+    for plan in (
+        {"cos": {"slowRate": 1.5}},
+        {"tcr": {"slowMs": -1}},
+        {"webhook": {"reorderRate": "x"}},
+        {"webhook": {"reorderDelayMs": [500, 100]}},
+    ):
+        with pytest.raises(FaultPlanError):
+            Faults(plan)
 
 
 def test_faults_scoped_to_operations(cloud: Cloud, cos: CosS3Client) -> None:

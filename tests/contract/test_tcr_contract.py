@@ -922,6 +922,51 @@ def test_webhook_redelivery_sends_the_same_payload_twice(cloud: Cloud, receiver:
     assert receiver.calls[0][2] == receiver.calls[1][2]
 
 
+def test_held_back_delivery_is_overtaken_by_a_later_push(cloud: Cloud, receiver: Receiver) -> None:
+    client, rid = setup_hooked_instance(cloud, receiver, "order-gz")
+    add_trigger(client, rid, "app", make_trigger("ci", receiver.url))
+    cloud.faults.set({"webhook": {"reorderRate": 1.0, "reorderDelayMs": [600, 600]}})
+    first = cloud.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "web", "tag": "v1"})
+    cloud.faults.clear()
+    second = cloud.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "web", "tag": "v2"})
+    wait_for(lambda: len(receiver.calls) >= 2, "both deliveries")
+    arrived = [json.loads(body)["event_data"]["resources"][0]["digest"] for _, _, body in receiver.calls]
+    assert arrived == [second["digest"], first["digest"]]
+    records = cloud.svc.admin_webhook_deliveries(rid)["deliveries"]
+    assert [(d["digest"], d["heldMs"], d["outcome"]) for d in records] == [
+        (first["digest"], 600.0, "delivered"),
+        (second["digest"], 0.0, "delivered"),
+    ]
+    assert records[1]["attempts"][0]["arrival"] < records[0]["attempts"][0]["arrival"]
+
+
+def test_delivery_records_keep_every_attempts_answer() -> None:
+    bad = Receiver(status=503)
+    c = Cloud()
+    try:
+        client = c.client()
+        rid = create_instance(client, "rec-gz")
+        c.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "seed", "tag": "v0"})
+        add_trigger(client, rid, "app", make_trigger("ci", bad.url))
+        c.faults.set({"webhook": {"redeliverRate": 1.0}})
+        c.svc.admin_push({"registryId": rid, "namespace": "app", "repository": "web", "tag": "v1"})
+        wait_for(
+            lambda: all(d["outcome"] != "pending" for d in c.svc.admin_webhook_deliveries(rid)["deliveries"]),
+            "deliveries settled",
+        )
+        records = c.svc.admin_webhook_deliveries(rid)["deliveries"]
+        assert [d["redelivery"] for d in records] == [False, True]
+        for d in records:
+            assert d["outcome"] == "failed"
+            assert [(a["status"], a["error"], a["injected"]) for a in d["attempts"]] == [(503, None, False)] * 3
+        assert len(bad.calls) == 6
+        with pytest.raises(AdminError):
+            c.svc.admin_webhook_deliveries("tcr-unknown")
+    finally:
+        c.close()
+        bad.close()
+
+
 # ---------------------------------------------------------------- replication
 
 
