@@ -17,8 +17,8 @@ Sizes: BENCH_AUDIT_RECORDS (default "1000,10000,100000"). Shapes of TCR's log an
 one TCR call per record) at the sizes up to BENCH_AUDIT_OBJECT_MAX (default 10000). The audit's TCR call budget per
 run is BENCH_AUDIT_TCR_BUDGET (default 20000, the configuration's maximum): runs needed are counted.
 BENCH_AUDIT_PROFILE_AT (default 10000): the size whose first run (array shape) is profiled with cProfile into
-bench/results/audit-profile.txt. BENCH_AUDIT_TRACE=rss|1 (development aid): the child prints its peak RSS around
-each phase, or tracemalloc's growth per inbox page.
+audit-profile.txt beside the results file (bench/results/ by default). BENCH_AUDIT_TRACE=rss|1 (development aid):
+the child prints its peak RSS around each phase, or tracemalloc's growth per inbox page.
 `python -m bench.audit measure N array|object [profile]` measures one size and prints it.
 """
 
@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bench.results import ROOT, Results
+from bench.results import ROOT, Results, results_path
 
 SMOKE = os.environ.get("BENCH_SCALE") == "smoke"
 SIZES = [
@@ -59,7 +59,7 @@ REPLICA_REGIONS = (
     "sa-saopaulo",
 )
 SCF_LIMIT_S = 900.0
-PROFILE_PATH = ROOT / "bench" / "results" / "audit-profile.txt"
+PROFILE_PATH = results_path().with_name("audit-profile.txt")  # beside the results file
 
 
 def _stats(host_url: str) -> dict[str, dict[str, int]]:
