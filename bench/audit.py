@@ -112,28 +112,31 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         def rss(label: str) -> None:
             print(f"{label}: peak RSS {_peak_rss_mb():.0f} MB", file=sys.stderr)
 
-        for name in ("_read_logs", "_resolve_page", "_sync", "_expand", "_private_access", "_findings", "_deliver"):
-            method = getattr(audit.Auditor, name)
-
-            def wrapped(self: Any, *a: Any, _m: Any = method, _n: str = name, **k: Any) -> Any:
-                rss(f"before {_n}")
-                out = _m(self, *a, **k)
-                rss(f"after {_n}")
-                return out
-
-            setattr(audit.Auditor, name, wrapped)
         from shared import logstore
 
-        for name in ("_list", "_get", "_put", "_delete_many"):
-            method = getattr(logstore.LogStore, name)
+        traced = {
+            audit.Auditor: (
+                "_read_logs",
+                "_resolve_page",
+                "_sync",
+                "_expand",
+                "_private_access",
+                "_findings",
+                "_deliver",
+            ),
+            logstore.LogStore: ("_list", "_get", "_put", "_delete_many"),
+        }
+        for owner, names in traced.items():
+            for name in names:
+                method = getattr(owner, name)
 
-            def wrapped2(self: Any, *a: Any, _m: Any = method, _n: str = name, **k: Any) -> Any:
-                rss(f"before {_n}")
-                out = _m(self, *a, **k)
-                rss(f"after {_n}")
-                return out
+                def wrapped(self: Any, *a: Any, _m: Any = method, _n: str = name, **k: Any) -> Any:
+                    rss(f"before {_n}")
+                    out = _m(self, *a, **k)
+                    rss(f"after {_n}")
+                    return out
 
-            setattr(logstore.LogStore, name, wrapped2)
+                setattr(owner, name, wrapped)
         rss("start")
     elif os.environ.get("BENCH_AUDIT_TRACE"):  # development aid: what the audit holds at its first page's end
         import tracemalloc

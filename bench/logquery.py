@@ -63,13 +63,16 @@ def _seed(env: dict[str, str], registry_id: str, replica_id: str, day: datetime)
 
 
 def run(results: Results) -> None:
-    from localcloud.cloud import LocalCloud
-    from tests.integration.support import call, cos_keys, create_instance, tcr_client, wait_replicas_running
+    from tests.integration.support import (
+        call,
+        cos_keys,
+        create_instance,
+        local_cloud,
+        tcr_client,
+        wait_replicas_running,
+    )
 
-    cloud = LocalCloud(
-        port=0, replica_ready_after_s=0.05, function_env={"API_TOKEN": "b", "WEBHOOK_TOKEN": "w"}, log_stream=None
-    ).start()
-    try:
+    with local_cloud({"API_TOKEN": "b", "WEBHOOK_TOKEN": "w"}, replica_ready_after_s=0.05) as cloud:
         env = cloud.env()
         tcr = tcr_client(env)
         registry_id = create_instance(tcr)
@@ -130,8 +133,6 @@ def run(results: Results) -> None:
         bad = (len(ids) - len(set(ids))) + len(set(written) ^ set(ids)) + wrong_status
         results.figure("exactlyOnce", once)
         results.target("log query: records not returned exactly once with their status", bad, 0, "records")
-    finally:
-        cloud.stop()
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -184,16 +184,12 @@ def _breakdown(hook: Any, events: list[dict[str, Any]], ctx: dict[str, Any]) -> 
 
 
 def run(results: Results) -> None:
-    from localcloud.cloud import LocalCloud
+    sys.path.insert(0, str(ROOT))
+    from tests.integration.support import call, create_instance, local_cloud, tcr_client, wait_replicas_running
 
-    cloud = LocalCloud(
-        port=0, replica_ready_after_s=0.05, function_env={"API_TOKEN": "b", "WEBHOOK_TOKEN": "w"}, log_stream=None
-    ).start()
-    try:
+    with local_cloud({"API_TOKEN": "b", "WEBHOOK_TOKEN": "w"}, replica_ready_after_s=0.05) as cloud:
         env = cloud.env()
         os.environ.update(env)
-        sys.path.insert(0, str(ROOT))
-        from tests.integration.support import call, create_instance, tcr_client, wait_replicas_running
 
         tcr = tcr_client(env)
         registry_id = create_instance(tcr)
@@ -271,5 +267,3 @@ def run(results: Results) -> None:
         results.target("webhook: median handler time / one bare COS put_object", h_med / p_med, 1.25)
         results.target("webhook: p99 handler time / p99 bare COS put_object", h_99 / p_99, 2.0)
         results.target("webhook: remote calls per push event", remote / EVENTS, 1.05, "calls")
-    finally:
-        cloud.stop()
